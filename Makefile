@@ -1,0 +1,116 @@
+# evalctl - one Makefile for the binary, the tests, the sanitizer and fuzz builds.
+#
+#   make              ./evalctl (CPU backend; CUDA kernels too when nvcc is found)
+#   make CUDA=0       never touch nvcc
+#   make test         build and run the CPU test suite; ends "N passed, N failed"
+#   make sanitize     the same suite under ASan + UBSan (build-san/)
+#   make fuzz         libFuzzer targets for the model-file parsers, bounded time
+#   make deps         install the Debian packages the build needs
+#   make model        fetch and verify the default model into models/
+#   make bench        CPU benchmarks
+#   make test-gpu     GPU tests (run through the device machine)
+#
+# BUILD=dir puts objects and binaries elsewhere, so several builds can coexist.
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g -march=x86-64-v3 -mtune=native
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc -MMD -MP -pthread
+LDLIBS  += -ljansson -lpcre2-8 -lutf8proc -lz -lm -pthread
+
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# ---------------------------------------------------------------------- CUDA
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+ifeq ($(CUDA),0)
+NVCC :=
+endif
+ifneq ($(NVCC),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90a -Isrc -Xcompiler -Wall,-Wextra -MMD -MP
+CFLAGS    += -DEV_CUDA=1
+LDFLAGS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
+LDLIBS    += -lcublasLt -lcublas -lcudart -lstdc++
+CU_OBJ    := $(patsubst kernels/%.cu,$(BUILD)/kernels/%.o,$(wildcard kernels/*.cu))
+CUDA_MSG  := CUDA: nvcc found ($(NVCC)), kernels built for sm_90a
+else
+CU_OBJ    :=
+CUDA_MSG  := CUDA: off (no nvcc, or CUDA=0); CPU backend only
+endif
+
+SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/src/%.o,$(SRC)) $(CU_OBJ)
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+
+.PHONY: all test sanitize fuzz deps model data bench test-gpu clean cuda-status
+all: cuda-status $(BUILD)/evalctl
+ifeq ($(BUILD),build)
+all: evalctl
+evalctl: $(BUILD)/evalctl
+	ln -sf $(BUILD)/evalctl evalctl
+endif
+
+cuda-status:
+	@echo "$(CUDA_MSG)"
+
+$(BUILD)/evalctl: $(BUILD)/src/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+test: all $(TESTS)
+	@tests/run.sh $(BUILD) $(BUILD)/evalctl
+
+sanitize:
+	$(MAKE) BUILD=build-san SAN=1 CUDA=0 test
+
+# ---------------------------------------------------------------------- fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  $(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/$$t || exit 1; \
+	  rm -rf build-fuzz/corpus-$$t && mkdir -p build-fuzz/corpus-$$t && \
+	  cp tests/fuzz/corpus_$${t#fuzz_}/* build-fuzz/corpus-$$t/ && \
+	  ASAN_OPTIONS=detect_leaks=1 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -print_final_stats=1 build-fuzz/corpus-$$t 2>&1 | grep -E 'stat::number_of_executed_units|stat::new_units_added|ERROR|SUMMARY|Done' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# ---------------------------------------------------------------------- setup
+DEB_PKGS := build-essential libjansson-dev libpcre2-dev libutf8proc-dev zlib1g-dev python3 python3-pip unzip ca-certificates
+deps:
+	@tools/deps.sh $(DEB_PKGS)
+
+model:
+	@tools/fetch-model.sh smollm2-135m-instruct
+
+bench: all
+	$(BUILD)/evalctl bench all
+
+test-gpu:
+	$(MAKE) BUILD=build-gpu all $(patsubst tests/%.c,build-gpu/tests/%,$(wildcard tests/test_*.c))
+	@tests/run.sh build-gpu build-gpu/evalctl
+
+clean:
+	rm -rf build build-san build-fuzz build-gpu evalctl
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

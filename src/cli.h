@@ -1,0 +1,22 @@
+/* cli.h - the subcommands' entry points and the small option helpers they share.
+ *
+ * Every cmd_* takes the arguments after its own name and returns the process
+ * exit code: 0 success, 1 failure (one error line already printed), 2 usage. */
+#ifndef EV_CLI_H
+#define EV_CLI_H
+
+int cmd_info(int argc, char **argv);
+
+/* Option scanning: at argv[*i], if the argument is `name`, takes the next
+ * argument as its value (printing a usage error when missing) and advances *i.
+ * Returns 1 when matched, 0 when not, -1 on a missing value. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* Parses a whole decimal integer in [lo, hi]; prints a usage error naming the
+ * option and returns -1 otherwise. */
+int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
+/* Prints "evalctl CMD: unknown option X (see evalctl CMD --help)" and returns 2. */
+int cli_unknown(const char *cmd, const char *arg);
+/* 1 when arg is -h or --help. */
+int cli_is_help(const char *arg);
+
+#endif

@@ -1,0 +1,41 @@
+/* test.h - the tiny assertion harness every tests/test_*.c uses.
+ *
+ * CHECK records a failure with file:line and carries on, so one run shows every
+ * broken case; test_done() prints "RESULT <name> passed=N failed=N" (summed by
+ * tests/run.sh into the suite's final line) and returns the exit code. */
+#ifndef EV_TEST_H
+#define EV_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int test_passed_, test_failed_;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (cond) {                                                        \
+            test_passed_++;                                                \
+        } else {                                                           \
+            test_failed_++;                                                \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fputc('\n', stderr);                                           \
+        }                                                                  \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b) CHECK((long long)(a) == (long long)(b), "%lld != %lld", (long long)(a), (long long)(b))
+#define CHECK_EQ_STR(a, b) CHECK(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
+/* |a - b| <= atol + rtol * |b| */
+#define CHECK_NEAR(a, b, atol, rtol) \
+    CHECK(fabs((double)(a) - (double)(b)) <= (atol) + (rtol) * fabs((double)(b)), "%.9g vs %.9g", (double)(a), (double)(b))
+
+static inline int test_done(const char *name) {
+    printf("RESULT %s passed=%d failed=%d\n", name, test_passed_, test_failed_);
+    return test_failed_ ? 1 : 0;
+}
+
+/* Fixture paths are relative to the repository root, where tests run. */
+#define FIXTURE(p) ("tests/fixtures/" p)
+
+#endif
