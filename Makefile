@@ -16,11 +16,12 @@ BUILD   ?= build
 CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g -march=x86-64-v3 -mtune=native
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc -MMD -MP -pthread
+# project flags live apart from CFLAGS so that `make CFLAGS=...` cannot drop them
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ikernels -MMD -MP -pthread $(EXTRA_CFLAGS)
 LDLIBS  += -ljansson -lpcre2-8 -lutf8proc -lz -lm -pthread
 
 ifeq ($(SAN),1)
-CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+XCFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -31,8 +32,8 @@ NVCC :=
 endif
 ifneq ($(NVCC),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90a -Isrc -Xcompiler -Wall,-Wextra -MMD -MP
-CFLAGS    += -DEV_CUDA=1
+NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90a -Isrc -Ikernels -Xcompiler -Wall,-Wextra -MMD -MP
+XCFLAGS   += -DEV_CUDA=1
 LDFLAGS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
 LDLIBS    += -lcublasLt -lcublas -lcudart -lstdc++
 CU_OBJ    := $(patsubst kernels/%.cu,$(BUILD)/kernels/%.o,$(wildcard kernels/*.cu))
@@ -62,7 +63,7 @@ $(BUILD)/evalctl: $(BUILD)/src/main.o $(LIB_OBJ)
 
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
 
 $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
@@ -70,7 +71,7 @@ $(BUILD)/kernels/%.o: kernels/%.cu
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 test: all $(TESTS)
 	@tests/run.sh $(BUILD) $(BUILD)/evalctl
@@ -84,7 +85,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  $(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 \
-	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/$$t || exit 1; \
+	    CFLAGS="-O1 -g" EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/$$t || exit 1; \
 	  rm -rf build-fuzz/corpus-$$t && mkdir -p build-fuzz/corpus-$$t && \
 	  cp tests/fuzz/corpus_$${t#fuzz_}/* build-fuzz/corpus-$$t/ && \
 	  ASAN_OPTIONS=detect_leaks=1 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
@@ -93,7 +94,7 @@ fuzz:
 	done
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
-	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) $(XCFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # ---------------------------------------------------------------------- setup
 DEB_PKGS := build-essential libjansson-dev libpcre2-dev libutf8proc-dev zlib1g-dev python3 python3-pip unzip ca-certificates

@@ -84,6 +84,9 @@ typedef struct model {
     const model_tensor *tok_embd;  /* [vocab][hidden] */
     const model_tensor *out_norm;  /* [hidden] */
     const model_tensor *lm_head;   /* [vocab][hidden]; == tok_embd when tied */
+    const model_tensor *rope_freqs; /* [rope_dim/2] or NULL: GGUF Llama 3.1 files carry the
+                                       llama3 rope scaling as per-frequency divisors here
+                                       instead of metadata; RoPE divides each frequency by it */
     model_layer *layers;           /* [n_layers] */
     int64_t n_params;
     /* the format handles the views point into; tokenizer set-up reads them too */
