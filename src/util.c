@@ -157,6 +157,8 @@ char *ev_read_file(const char *path, size_t *len) {
             if (r < 0) {
                 int ez;
                 const char *msg = gzerror(gz, &ez);
+                size_t pl = strlen(path); /* zlib prefixes the path itself */
+                if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
                 ev_error("%s: corrupt gzip data: %s", path, msg);
                 goto fail;
             }
