@@ -21,7 +21,8 @@ typedef struct {
     int type;            /* qt_type for F32/F16/BF16, -1 for other dtypes */
     int n_dims;
     int64_t ne[4];       /* reversed from the file's shape; unused dims are 1 */
-    const void *data;    /* into the mapping, valid until st_close */
+    const void *data;    /* into the mapping, valid until st_close; only as aligned
+                            as the file makes it (read through memcpy) */
     size_t nbytes;
     const char *file;    /* the shard it came from (owned by the set) */
 } st_tensor;
@@ -31,6 +32,10 @@ typedef struct st_set st_set;
 /* path: a .safetensors file or a directory (index.json or model.safetensors).
  * Returns NULL after one error line naming the file and the problem. */
 st_set *st_open(const char *path);
+/* Parses one safetensors file already in memory; `name` is used in error lines
+ * and as each tensor's `file`. The buffer is borrowed: it must outlive the set.
+ * (The fuzz target enters here.) */
+st_set *st_open_buffer(const void *data, size_t size, const char *name);
 void st_close(st_set *s);   /* NULL-safe */
 
 int st_n_tensors(const st_set *s);
