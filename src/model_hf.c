@@ -97,6 +97,14 @@ static int add_eos(const char *cp, const json_t *o, const char *key, model_hpara
     return 0;
 }
 
+/* A config string fit for an error line: control characters replaced, length capped. */
+static const char *clean(char buf[64], const char *s) {
+    size_t k = 0;
+    for (; s && s[k] && k < 63; k++) buf[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
+    buf[k] = '\0';
+    return buf;
+}
+
 static json_t *load_json(const char *path) {
     size_t len;
     char *text = ev_read_file(path, &len);
@@ -147,9 +155,9 @@ static int read_arch(const char *cp, const json_t *c, model_hparams *hp, const c
                 }
             }
         }
-        const char *s = json_string_value(json_array_get(a, 0));
-        return ev_error("%s: unsupported architecture '%.100s' (supported: LlamaForCausalLM, MistralForCausalLM, "
-                        "Qwen2ForCausalLM)", cp, s);
+        char b[64];
+        return ev_error("%s: unsupported architecture '%s' (supported: LlamaForCausalLM, MistralForCausalLM, "
+                        "Qwen2ForCausalLM)", cp, clean(b, json_string_value(json_array_get(a, 0))));
     }
     json_t *t = get(c, "model_type");
     if (!t) return ev_error("%s: missing key architectures (and model_type)", cp);
@@ -161,8 +169,9 @@ static int read_arch(const char *cp, const json_t *c, model_hparams *hp, const c
             return 0;
         }
     }
-    return ev_error("%s: unsupported model_type '%.100s' (supported: llama, mistral, qwen2)", cp,
-                    json_string_value(t));
+    char b[64];
+    return ev_error("%s: unsupported model_type '%s' (supported: llama, mistral, qwen2)", cp,
+                    clean(b, json_string_value(t)));
 }
 
 /* Refuses what would make our forward pass differ from transformers'. */
@@ -245,7 +254,9 @@ static int read_rope(const char *cp, const json_t *c, model_hparams *hp) {
         hp->rope_scaling.original_context = (int)ov;
         return 0;
     }
-    return ev_error("%s: unsupported rope type '%.60s' in %s (supported: default, linear, llama3)", cp, type, key);
+    char b[64];
+    return ev_error("%s: unsupported rope type '%s' in %s (supported: default, linear, llama3)", cp, clean(b, type),
+                    key);
 }
 
 static int read_config(const char *dir, model_hparams *hp) {

@@ -282,6 +282,7 @@ static const bad_case bad_cases[] = {
     {"tiny-llama3", NULL, "{\"a\": 1, \"a\": 2}", NULL, "duplicate"},
     {"tiny-llama3", "{\"architectures\": [\"GPT2LMHeadModel\"]}", NULL, NULL, "'GPT2LMHeadModel'"},
     {"tiny-llama3", "{\"architectures\": \"LlamaForCausalLM\"}", NULL, NULL, "architectures"},
+    {"tiny-llama3", "{\"architectures\": [\"Evil\\nLine\"]}", NULL, NULL, "'Evil?Line'"},
     {"tiny-llama3", "{\"architectures\": []}", NULL, NULL, "architectures"},
     {"tiny-llama3", "{\"architectures\": \"DEL\", \"model_type\": \"gpt2\"}", NULL, NULL, "'gpt2'"},
     {"tiny-llama3", "{\"architectures\": \"DEL\", \"model_type\": \"DEL\"}", NULL, NULL, "architectures"},
