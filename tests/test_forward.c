@@ -1,0 +1,460 @@
+/* test_forward.c - the CPU forward pass (forward.c) against transformers, and its
+ * own invariants.
+ *
+ * Against the oracle: tests/fixtures/forward/<model>.json, written by
+ * tools/gen_forward_fixtures.py from transformers (PyTorch, fp32, CPU, eager
+ * attention): last-position logits of several prompts (every logit for the tiny
+ * vocabularies; for SmolLM2 the top 50, 48 probes spread over the vocabulary, the
+ * L2 norm and the max-abs), 32 greedy tokens with the top-2 logit gap of each
+ * step, and the mean NLL of a windowed perplexity run. The fixtures the lead
+ * generated are listed in tests/fixtures/forward/MANIFEST; a listed file that is
+ * missing fails, and with no MANIFEST the comparisons are skipped ("fixture
+ * missing").
+ *
+ * Tolerances, and why:
+ *   logits   |ours - ref| <= 1e-4 * max|ref| per compared logit. Both sides are
+ *            fp32 with the same weights (the GGUF is dequantised identically:
+ *            quant.c is bit-exact against gguf-py, which transformers uses), so
+ *            the difference is summation order only: ~sqrt(K) * 6e-8 relative
+ *            per dot product, compounding over the layers. Against a float64
+ *            numpy forward SmolLM2's logits differ by ~2e-7 of the max-abs;
+ *            1e-4 leaves a wide margin while still catching any real error (a
+ *            wrong RoPE pair or scaling moves logits by >1e-2 of the max).
+ *   greedy   identical tokens while the reference's top-2 gap exceeds twice the
+ *            logit bound (below it either choice is right and the sequences may
+ *            part; the comparison stops there).
+ *   ppl      mean NLL within 1e-4 relative (log-softmax in double on both sides).
+ * Invariants (no oracle needed): prefill in chunks of 1, 7, 64 and all at once,
+ * and prefill n + decode 1 against prefill n+1, give the same logits within
+ * 1e-5 of the max-abs (by design they are the same bits); fwd_eval's per-token
+ * logits equal fwd_prefill's of each prefix; fwd_generate stops at an eos id. */
+#include "attention.h"
+#include "forward.h"
+#include "model.h"
+#include "test.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGIT_TOL 1e-4
+#define CHUNK_TOL 1e-5
+#define PPL_TOL 1e-4
+#define SMOLLM2 "models/smollm2-135m-instruct.gguf"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOW_BUILD 1 /* ASan+UBSan at -O1: keep the SmolLM2 work small */
+#else
+#define SLOW_BUILD 0
+#endif
+
+static attn_ctx *dense_attn(const model *m, int prompt_len) {
+    attn_variant v;
+    if (attn_variant_parse("dense", &v) != 0) return NULL;
+    return attn_new(&v, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, prompt_len);
+}
+
+static double max_abs(const float *x, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        if (fabs(x[i]) > m) m = fabs(x[i]);
+    return m;
+}
+
+static double max_diff(const float *a, const float *b, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        if (fabs((double)a[i] - b[i]) > m) m = fabs((double)a[i] - b[i]);
+    return m;
+}
+
+static void random_ids(int32_t *ids, int n, int vocab, unsigned seed) {
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        ids[i] = (int32_t)((seed >> 8) % (unsigned)vocab);
+    }
+}
+
+/* Last logits of ids[0..n-1] from an empty cache, prefilled in `chunk`s. */
+static int logits_of(fwd_ctx *f, const model *m, const int32_t *ids, int n, int chunk, float *out) {
+    attn_ctx *a = dense_attn(m, n);
+    fwd_reset(f);
+    int rc = a ? fwd_prefill(f, ids, n, chunk, a, out) : -1;
+    attn_free(a);
+    return rc;
+}
+
+/* ------------------------------------------------------------ invariants */
+
+static void test_invariants(const model *m, const char *name, int n) {
+    int V = m->hp.vocab;
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    random_ids(ids, n + 1, V, 7);
+    fwd_ctx *f = fwd_new(m, n + 1, 0);
+    CHECK(f != NULL, "%s: fwd_new", name);
+    if (!f) {
+        free(ids);
+        return;
+    }
+    float *ref = xmalloc(sizeof(float) * (size_t)V), *got = xmalloc(sizeof(float) * (size_t)V);
+
+    /* chunk-size invariance */
+    CHECK(logits_of(f, m, ids, n, 0, ref) == 0, "%s: prefill", name);
+    double scale = max_abs(ref, V);
+    CHECK(scale > 0 && isfinite(scale), "%s: logits finite and non-zero (max-abs %g)", name, scale);
+    static const int chunks[] = {1, 7, 64};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        if (chunks[c] >= n) continue;
+        CHECK(logits_of(f, m, ids, n, chunks[c], got) == 0, "%s: prefill chunk %d", name, chunks[c]);
+        double d = max_diff(got, ref, V);
+        CHECK(d <= CHUNK_TOL * scale, "%s: chunk %d vs one chunk: max diff %g (max-abs %g)", name, chunks[c], d,
+              scale);
+        if (d != 0) printf("note: %s: chunk %d differs from one chunk by %g (within bound)\n", name, chunks[c], d);
+    }
+
+    /* KV cache: prefill n then decode 1 == prefill n+1 */
+    CHECK(logits_of(f, m, ids, n + 1, 0, ref) == 0, "%s: prefill n+1", name);
+    attn_ctx *a = dense_attn(m, n);
+    fwd_reset(f);
+    CHECK(fwd_prefill(f, ids, n, 0, a, NULL) == 0 && fwd_decode_one(f, ids[n], a, got) == 0, "%s: decode", name);
+    double d = max_diff(got, ref, V);
+    CHECK(d <= CHUNK_TOL * max_abs(ref, V), "%s: prefill %d + decode 1 vs prefill %d: max diff %g", name, n, n + 1,
+          d);
+    CHECK_EQ_INT(fwd_n_past(f), n + 1);
+
+    /* the cache is full now: one more token is refused and changes nothing */
+    CHECK(fwd_decode_one(f, ids[0], a, got) == -1, "%s: decode past the context must fail", name);
+    CHECK_EQ_INT(fwd_n_past(f), n + 1);
+    attn_free(a);
+
+    free(ref);
+    free(got);
+    free(ids);
+    fwd_free(f);
+}
+
+/* fwd_eval's per-position logits against fwd_prefill of every prefix, through
+ * fwd_score's NLL. */
+typedef struct {
+    int V, n;
+    float *all; /* [n][V] */
+} eval_capture;
+
+static void capture_cb(void *ud, int i, const float *logits) {
+    eval_capture *c = ud;
+    if (i >= 0 && i < c->n) memcpy(c->all + (size_t)i * c->V, logits, sizeof(float) * (size_t)c->V);
+}
+
+static double nll_of(const float *lg, int V, int target) {
+    double mx = lg[0];
+    for (int v = 1; v < V; v++)
+        if (lg[v] > mx) mx = lg[v];
+    double s = 0;
+    for (int v = 0; v < V; v++) s += exp((double)lg[v] - mx);
+    return mx + log(s) - lg[target];
+}
+
+static void test_eval_score(const model *m, const char *name, int n) {
+    int V = m->hp.vocab;
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
+    random_ids(ids, n, V, 11);
+    fwd_ctx *f = fwd_new(m, n, 0);
+    eval_capture c = {V, n, xmalloc(sizeof(float) * (size_t)n * (size_t)V)};
+    attn_ctx *a = dense_attn(m, n);
+    CHECK(fwd_eval(f, ids, n, 5, a, capture_cb, &c) == 0, "%s: eval", name);
+    attn_free(a);
+    float *lg = xmalloc(sizeof(float) * (size_t)V);
+    double worst = 0, nll = 0;
+    for (int i = 1; i <= n; i++) {
+        logits_of(f, m, ids, i, 0, lg);
+        double d = max_diff(lg, c.all + (size_t)(i - 1) * V, V) / max_abs(lg, V);
+        if (d > worst) worst = d;
+        if (i < n) nll += nll_of(lg, V, ids[i]);
+    }
+    CHECK(worst <= CHUNK_TOL, "%s: eval row vs prefill of its prefix: %g of max-abs", name, worst);
+    a = dense_attn(m, n);
+    double got = -1;
+    CHECK_EQ_INT(fwd_score(f, a, ids, n, 3, &got), n - 1);
+    CHECK_NEAR(got, nll, 0, 1e-9);
+    attn_free(a);
+    free(lg);
+    free(c.all);
+    free(ids);
+    fwd_free(f);
+}
+
+typedef struct {
+    int n;
+    int32_t got[64];
+} tok_log;
+
+static void log_token(void *ud, int32_t id) {
+    tok_log *t = ud;
+    if (t->n < 64) t->got[t->n++] = id;
+}
+
+/* fwd_generate against a hand-run greedy loop, and its stop at an eos id. */
+static void test_generate(model *m, const char *name) {
+    int V = m->hp.vocab, n = 12, steps = 10;
+    int32_t ids[12], out[16], want[16];
+    random_ids(ids, n, V, 3);
+    fwd_ctx *f = fwd_new(m, n + steps, 0);
+    float *lg = xmalloc(sizeof(float) * (size_t)V);
+    attn_ctx *a = dense_attn(m, n);
+    fwd_prefill(f, ids, n, 0, a, lg);
+    for (int i = 0; i < steps; i++) {
+        want[i] = fwd_argmax(lg, V);
+        if (i + 1 < steps) fwd_decode_one(f, want[i], a, lg);
+    }
+    attn_free(a);
+
+    /* no eos among them: all `steps` tokens come out */
+    model_hparams saved = m->hp;
+    m->hp.n_eos = 0;
+    a = dense_attn(m, n);
+    tok_log log = {0};
+    int k = fwd_generate(f, a, ids, n, 5, steps, out, log_token, &log);
+    attn_free(a);
+    CHECK_EQ_INT(k, steps);
+    CHECK(k == steps && memcmp(out, want, sizeof(int32_t) * (size_t)steps) == 0, "%s: generate == greedy loop", name);
+    CHECK(log.n == k && memcmp(log.got, out, sizeof(int32_t) * (size_t)k) == 0, "%s: on_token sees each id", name);
+
+    /* make the 4th greedy token an end token: generation stops there, keeping it */
+    m->hp.n_eos = 1;
+    m->hp.eos_ids[0] = want[3];
+    int first = 0;
+    while (want[first] != want[3]) first++;
+    a = dense_attn(m, n);
+    k = fwd_generate(f, a, ids, n, 0, steps, out, NULL, NULL);
+    attn_free(a);
+    CHECK_EQ_INT(k, first + 1);
+    CHECK(out[k - 1] == want[3], "%s: ends with the eos id", name);
+
+    /* max_new 0: nothing */
+    a = dense_attn(m, n);
+    CHECK_EQ_INT(fwd_generate(f, a, ids, n, 0, 0, out, NULL, NULL), 0);
+    attn_free(a);
+    m->hp = saved;
+    free(lg);
+    fwd_free(f);
+}
+
+static void test_errors(const model *m) {
+    CHECK(fwd_new(m, 0, 1) == NULL, "n_ctx 0 refused");
+    fwd_ctx *f = fwd_new(m, 8, 1);
+    attn_ctx *a = dense_attn(m, 8);
+    int32_t ids[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK(fwd_prefill(f, ids, 0, 0, a, NULL) == -1, "0 tokens refused");
+    CHECK(fwd_prefill(f, ids, 9, 0, a, NULL) == -1, "9 tokens in a context of 8 refused");
+    int32_t bad[2] = {1, m->hp.vocab};
+    CHECK(fwd_prefill(f, bad, 2, 0, a, NULL) == -1, "id == vocab refused");
+    bad[1] = -1;
+    CHECK(fwd_prefill(f, bad, 2, 0, a, NULL) == -1, "negative id refused");
+    CHECK_EQ_INT(fwd_n_past(f), 0);
+    attn_free(a);
+    fwd_free(f);
+    fwd_free(NULL);
+}
+
+/* ------------------------------------------------------------ the oracle */
+
+static int32_t *json_ids(const json_t *arr, int *n) {
+    *n = (int)json_array_size(arr);
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(*n + 1));
+    for (int i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
+    return ids;
+}
+
+/* Compares logits with a fixture's record of them; returns the bound used. */
+static double check_logits(const float *lg, int V, const json_t *ref, const char *what) {
+    double scale = json_number_value(json_object_get(ref, "max_abs"));
+    double bound = LOGIT_TOL * scale, worst = 0;
+    const json_t *full = json_object_get(ref, "full");
+    if (full) {
+        CHECK_EQ_INT(json_array_size(full), V);
+        for (int v = 0; v < V && v < (int)json_array_size(full); v++) {
+            double d = fabs(lg[v] - json_number_value(json_array_get(full, (size_t)v)));
+            if (d > worst) worst = d;
+        }
+    } else {
+        static const char *const pairs[][2] = {{"top_ids", "top_vals"}, {"probe_ids", "probe_vals"}};
+        for (int p = 0; p < 2; p++) {
+            const json_t *ids = json_object_get(ref, pairs[p][0]), *vals = json_object_get(ref, pairs[p][1]);
+            CHECK(json_array_size(ids) > 0 && json_array_size(ids) == json_array_size(vals), "%s: %s", what,
+                  pairs[p][0]);
+            for (size_t i = 0; i < json_array_size(ids); i++) {
+                json_int_t id = json_integer_value(json_array_get(ids, i));
+                if (id < 0 || id >= V) continue;
+                double d = fabs(lg[id] - json_number_value(json_array_get(vals, i)));
+                if (d > worst) worst = d;
+            }
+        }
+        double l2 = 0;
+        for (int v = 0; v < V; v++) l2 += (double)lg[v] * lg[v];
+        CHECK_NEAR(sqrt(l2), json_number_value(json_object_get(ref, "l2")), 0, LOGIT_TOL);
+    }
+    CHECK_NEAR(max_abs(lg, V), scale, 0, LOGIT_TOL);
+    CHECK(worst <= bound, "%s: max |logit - ref| %g > %g (1e-4 of max-abs %g)", what, worst, bound, scale);
+    printf("%s: max |logit - ref| = %.3g = %.2g of max-abs\n", what, worst, worst / scale);
+    return bound;
+}
+
+static void check_case(fwd_ctx *f, const model *m, const json_t *c, const char *name, int idx, int max_steps) {
+    int V = m->hp.vocab, n;
+    int32_t *ids = json_ids(json_object_get(c, "ids"), &n);
+    const json_t *greedy = json_object_get(c, "greedy"), *gap = json_object_get(c, "gap");
+    int steps = (int)json_array_size(greedy);
+    if (steps > max_steps) steps = max_steps;
+    char what[128];
+    snprintf(what, sizeof what, "%s case %d (%d tokens)", name, idx, n);
+    float *lg = xmalloc(sizeof(float) * (size_t)V);
+    attn_ctx *a = dense_attn(m, n);
+    fwd_reset(f);
+    int rc = fwd_prefill(f, ids, n, 64, a, lg);
+    CHECK(rc == 0, "%s: prefill", what);
+    if (rc == 0) {
+        double bound = check_logits(lg, V, json_object_get(c, "last"), what);
+        int same = 0;
+        for (int i = 0; i < steps; i++) {
+            int want = (int)json_integer_value(json_array_get(greedy, (size_t)i));
+            double g = json_number_value(json_array_get(gap, (size_t)i));
+            int got = fwd_argmax(lg, V);
+            if (got != want) {
+                CHECK(g <= 2 * bound, "%s: greedy step %d: %d, reference %d with top-2 gap %g", what, i, got, want, g);
+                break;
+            }
+            same++;
+            if (i + 1 < steps && fwd_decode_one(f, got, a, lg) != 0) break;
+        }
+        printf("%s: %d of %d greedy tokens equal\n", what, same, steps);
+    }
+    attn_free(a);
+    free(lg);
+    free(ids);
+}
+
+static void check_ppl(fwd_ctx *f, const model *m, const json_t *p, const char *name) {
+    int n, ctx = (int)json_integer_value(json_object_get(p, "ctx"));
+    int32_t *ids = json_ids(json_object_get(p, "ids"), &n);
+    double nll = 0;
+    int scored = 0, windows = 0;
+    for (int s = 0; s < n; s += ctx) {
+        int w = n - s < ctx ? n - s : ctx;
+        if (w < 2) break;
+        attn_ctx *a = dense_attn(m, w);
+        double part;
+        int k = fwd_score(f, a, ids + s, w, 64, &part);
+        attn_free(a);
+        CHECK(k == w - 1, "%s: ppl window at %d", name, s);
+        if (k < 0) break;
+        nll += part;
+        scored += k;
+        windows++;
+    }
+    CHECK_EQ_INT(windows, json_integer_value(json_object_get(p, "windows")));
+    CHECK_EQ_INT(scored, json_integer_value(json_object_get(p, "scored")));
+    double want = json_number_value(json_object_get(p, "nll"));
+    CHECK_NEAR(nll / scored, want, 0, PPL_TOL);
+    printf("%s: ppl mean nll %.6f, reference %.6f\n", name, nll / scored, want);
+    free(ids);
+}
+
+static void check_fixture(const char *file) {
+    char path[512];
+    snprintf(path, sizeof path, "%s%s", FIXTURE("forward/"), file);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    CHECK(root != NULL, "fixture missing or unreadable: %s (%s)", path, err.text);
+    if (!root) return;
+    const char *name = json_string_value(json_object_get(root, "name"));
+    const char *mpath = json_string_value(json_object_get(root, "model"));
+    if (!name) name = file;
+    if (!mpath || (!ev_is_file(mpath) && !ev_is_dir(mpath))) {
+        printf("%s: model %s not present, comparisons skipped (make model)\n", name, mpath ? mpath : "?");
+        json_decref(root);
+        return;
+    }
+    model *m = model_open(mpath);
+    CHECK(m != NULL, "%s: open %s", name, mpath);
+    if (!m) {
+        json_decref(root);
+        return;
+    }
+    CHECK_EQ_INT(m->hp.vocab, json_integer_value(json_object_get(root, "vocab")));
+    const json_t *cases = json_object_get(root, "cases");
+    int big = strstr(mpath, ".gguf") != NULL;
+    int max_len = 1;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        int n = (int)json_array_size(json_object_get(json_array_get(cases, i), "ids"));
+        if (n > max_len) max_len = n;
+    }
+    fwd_ctx *f = fwd_new(m, max_len + 40, 0);
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        const json_t *c = json_array_get(cases, i);
+        int n = (int)json_array_size(json_object_get(c, "ids"));
+        if (SLOW_BUILD && big && n > 128) {
+            printf("%s case %zu (%d tokens): skipped in the sanitizer build\n", name, i, n);
+            continue;
+        }
+        check_case(f, m, c, name, (int)i, SLOW_BUILD && big ? 4 : 1000);
+    }
+    const json_t *p = json_object_get(root, "ppl");
+    if (p && !(SLOW_BUILD && big)) {
+        fwd_free(f);
+        f = fwd_new(m, (int)json_integer_value(json_object_get(p, "ctx")), 0);
+        check_ppl(f, m, p, name);
+    }
+    fwd_free(f);
+    model_close(m);
+    json_decref(root);
+}
+
+static void check_manifest(void) {
+    size_t len;
+    FILE *probe = fopen(FIXTURE("forward/MANIFEST"), "r");
+    if (!probe) {
+        printf("fixture missing: %s (not generated yet: tools/gen_forward_fixtures.py); comparisons skipped\n",
+               FIXTURE("forward/MANIFEST"));
+        return;
+    }
+    fclose(probe);
+    char *text = ev_read_file(FIXTURE("forward/MANIFEST"), &len);
+    if (!text) return;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!*line || *line == '#') continue;
+        check_fixture(line);
+    }
+    free(text);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(void) {
+    static const char *const tiny[] = {"hf/tiny-llama3", "hf/tiny-qwen2", "hf/tiny-mistral"};
+    for (size_t i = 0; i < sizeof tiny / sizeof tiny[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s%s", FIXTURE(""), tiny[i]);
+        model *m = model_open(path);
+        CHECK(m != NULL, "open %s", path);
+        if (!m) continue;
+        test_invariants(m, tiny[i], 100);
+        test_eval_score(m, tiny[i], 24);
+        test_generate(m, tiny[i]);
+        if (i == 0) test_errors(m);
+        model_close(m);
+    }
+    if (ev_is_file(SMOLLM2)) {
+        model *m = model_open(SMOLLM2);
+        CHECK(m != NULL, "open %s", SMOLLM2);
+        if (m) {
+            test_invariants(m, "smollm2", SLOW_BUILD ? 20 : 80);
+            model_close(m);
+        }
+    } else {
+        printf("%s not present: its invariants skipped (make model)\n", SMOLLM2);
+    }
+    check_manifest();
+    return test_done("forward");
+}
