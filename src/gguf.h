@@ -70,6 +70,37 @@ int gguf_arr_str(const gguf_ctx *g, const char *key, uint64_t i, const char **s,
 int gguf_arr_int(const gguf_ctx *g, const char *key, uint64_t i, int64_t *out);
 int gguf_arr_float(const gguf_ctx *g, const char *key, uint64_t i, double *out);
 
+/* ---- generic values (for walking any value, nested arrays included)
+ * A borrowed view into the mapping, valid until gguf_close. */
+typedef struct {
+    int type;          /* enum gguf_vtype */
+    int elem_type;     /* arrays: the elements' type */
+    uint64_t n;        /* arrays: element count; strings: length in bytes */
+    const uint8_t *p;  /* scalars: the value; strings: the bytes; arrays: the first element */
+    size_t size;       /* bytes of the payload starting at p */
+} gguf_value;
+
+/* The value of the i-th key; 0, or -1 when i is out of range. */
+int gguf_kv_value(const gguf_ctx *g, int i, gguf_value *out);
+/* i-th element of an array value; -1 when not an array or i >= n. Constant time
+ * for fixed-size elements, a walk from the start for strings and arrays. */
+int gguf_value_elem(const gguf_value *arr, uint64_t i, gguf_value *out);
+/* Scalar conversions, with the rules of gguf_get_int / gguf_get_float. */
+int gguf_value_int(const gguf_value *v, int64_t *out);
+int gguf_value_float(const gguf_value *v, double *out);
+/* "uint32", "array", ...; "?" for numbers outside enum gguf_vtype. */
+const char *gguf_type_name(int type);
+
+/* Data alignment of the (first) file: general.alignment or 32. */
+size_t gguf_alignment(const gguf_ctx *g);
+/* Number of files the model was read from (1 unless split). */
+int gguf_n_shards(const gguf_ctx *g);
+
+/* Parses a GGUF image already in memory (no split handling). The buffer is
+ * borrowed and must outlive the context; name is used in error messages.
+ * gguf_open maps the file and goes through the same parser. */
+gguf_ctx *gguf_open_mem(const void *data, size_t size, const char *name);
+
 /* ---- tensors */
 int gguf_n_tensors(const gguf_ctx *g);
 const gguf_tensor *gguf_tensor_at(const gguf_ctx *g, int i);
