@@ -54,7 +54,9 @@ int gguf_find_key(const gguf_ctx *g, const char *key); /* index or -1 */
 
 /* Scalar getters: return 0 and set *out, or -1 when the key is absent or its
  * value is not convertible (integers of any width convert to each other when the
- * value fits; float32/64 convert to double/float; bool reads as an integer). */
+ * value fits, so a uint64 above INT64_MAX is refused; bool reads as 0/1;
+ * gguf_get_float takes float32/64 and, converted to double, any integer;
+ * floats never read as integers). */
 int gguf_get_int(const gguf_ctx *g, const char *key, int64_t *out);
 int gguf_get_float(const gguf_ctx *g, const char *key, double *out);
 /* String value: pointer into the mapping (not NUL-terminated) and its length. */
