@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "jinja.h"
+
 struct model;
 typedef struct chat_template chat_template;
 
@@ -19,6 +21,9 @@ typedef struct chat_template chat_template;
  * NULL after one error line (no template found, unknown built-in, syntax error
  * naming the line and the construct). */
 chat_template *chat_template_for_model(const struct model *m, const char *override);
+/* The same without a loaded model (the tokenize command): path is a .gguf file
+ * or an HF directory. */
+chat_template *chat_template_for_path(const char *path, const char *override);
 /* A template from source text; `origin` names it in error messages. */
 chat_template *chat_template_from_string(const char *src, const char *origin);
 void chat_template_free(chat_template *t);
@@ -29,5 +34,22 @@ void chat_template_free(chat_template *t);
  * the caller, or NULL after one error line (e.g. raise_exception's message). */
 char *chat_render(const chat_template *t, const json_t *messages, int add_generation_prompt,
                   const char *bos_token, const char *eos_token);
+
+/* Lower level: renders with every template variable given in `vars` (a JSON
+ * object: messages, add_generation_prompt, bos_token, eos_token, tools, and any
+ * other keyword a template reads, e.g. date_string); tools and documents
+ * default to None as transformers passes them. Messages get transformers'
+ * reasoning-field aliases. err: NULL prints the error line, else it is stored
+ * there (for raise_exception, exactly the template's message). */
+char *chat_render_vars(const chat_template *t, const json_t *vars, jinja_error *err);
+
+/* The template's source text and where it came from (owned by t). */
+const char *chat_template_source(const chat_template *t);
+const char *chat_template_origin(const chat_template *t);
+
+/* Built-in names, NULL-terminated: chatml, llama3, mistral, none. */
+extern const char *const chat_builtin_names[];
+/* Source of a built-in, or NULL for an unknown name. */
+const char *chat_builtin_source(const char *name);
 
 #endif
