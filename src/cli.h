@@ -6,6 +6,7 @@
 #define EV_CLI_H
 
 int cmd_info(int argc, char **argv);
+int cmd_metric(int argc, char **argv);
 
 /* Option scanning: at argv[*i], if the argument is `name`, takes the next
  * argument as its value (printing a usage error when missing) and advances *i.

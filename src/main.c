@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
     {"info", cmd_info, "describe a model file (GGUF or HF directory), or the CUDA device"},
+    {"metric", cmd_metric, "score predictions with a benchmark's official metric"},
 };
 
 static void usage(FILE *f) {
