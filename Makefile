@@ -12,6 +12,8 @@
 #
 # BUILD=dir puts objects and binaries elsewhere, so several builds can coexist.
 
+# bash: the fuzz recipe reads PIPESTATUS
+SHELL   := /bin/bash
 BUILD   ?= build
 CC      ?= cc
 OPT     ?= -O2
