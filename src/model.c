@@ -50,7 +50,10 @@ const char *model_arch_name(model_arch a) {
 
 /* ------------------------------------------------------------------ validation */
 
-static int check_tensor(const model *m, const model_tensor *t, const char *what, int64_t ne0, int64_t ne1) {
+/* layer < 0: a tensor outside the layers */
+static int check_tensor(const model *m, int layer, const model_tensor *t, const char *what, int64_t ne0,
+                        int64_t ne1) {
+    if (!t && layer >= 0) return ev_error("%s: missing tensor: layer %d %s", m->path, layer, what);
     if (!t) return ev_error("%s: missing tensor: %s", m->path, what);
     int want_dims = ne1 > 0 ? 2 : 1;
     int64_t n1 = t->n_dims >= 2 ? t->ne[1] : 1;
@@ -96,24 +99,24 @@ int model_validate(model *m) {
         return ev_error("%s: implausible model size (layers %d, heads %d)", m->path, hp->n_layers, hp->n_heads);
 
     int64_t H = hp->hidden, Q = (int64_t)hp->n_heads * hp->head_dim, KV = (int64_t)hp->n_kv_heads * hp->head_dim;
-    if (check_tensor(m, m->tok_embd, "token embedding", H, hp->vocab)) return -1;
-    if (check_tensor(m, m->out_norm, "output norm", H, 0)) return -1;
-    if (check_tensor(m, m->lm_head, "output (lm head)", H, hp->vocab)) return -1;
-    if (m->rope_freqs && check_tensor(m, m->rope_freqs, "rope frequency factors", hp->rope_dim / 2, 0)) return -1;
+    if (check_tensor(m, -1, m->tok_embd, "token embedding", H, hp->vocab)) return -1;
+    if (check_tensor(m, -1, m->out_norm, "output norm", H, 0)) return -1;
+    if (check_tensor(m, -1, m->lm_head, "output (lm head)", H, hp->vocab)) return -1;
+    if (m->rope_freqs && check_tensor(m, -1, m->rope_freqs, "rope frequency factors", hp->rope_dim / 2, 0)) return -1;
     if (m->rope_freqs && m->rope_freqs->type != QT_F32)
         return ev_error("%s: tensor '%s' must be F32", m->path, m->rope_freqs->name);
     int64_t n = numel(m->tok_embd) + numel(m->out_norm) + (m->lm_head != m->tok_embd ? numel(m->lm_head) : 0);
     for (int l = 0; l < hp->n_layers; l++) {
         const model_layer *L = &m->layers[l];
-        if (check_tensor(m, L->attn_norm, "attention norm", H, 0) || check_tensor(m, L->wq, "q projection", H, Q) ||
-            check_tensor(m, L->wk, "k projection", H, KV) || check_tensor(m, L->wv, "v projection", H, KV) ||
-            check_tensor(m, L->wo, "attention output", Q, H) || check_tensor(m, L->ffn_norm, "ffn norm", H, 0) ||
-            check_tensor(m, L->w_gate, "ffn gate", H, hp->ffn) || check_tensor(m, L->w_up, "ffn up", H, hp->ffn) ||
-            check_tensor(m, L->w_down, "ffn down", hp->ffn, H))
+        if (check_tensor(m, l, L->attn_norm, "attention norm", H, 0) || check_tensor(m, l, L->wq, "q projection", H, Q) ||
+            check_tensor(m, l, L->wk, "k projection", H, KV) || check_tensor(m, l, L->wv, "v projection", H, KV) ||
+            check_tensor(m, l, L->wo, "attention output", Q, H) || check_tensor(m, l, L->ffn_norm, "ffn norm", H, 0) ||
+            check_tensor(m, l, L->w_gate, "ffn gate", H, hp->ffn) || check_tensor(m, l, L->w_up, "ffn up", H, hp->ffn) ||
+            check_tensor(m, l, L->w_down, "ffn down", hp->ffn, H))
             return -1;
         int want_bias = hp->arch == MODEL_QWEN2;
-        if (want_bias && (check_tensor(m, L->bq, "q bias", Q, 0) || check_tensor(m, L->bk, "k bias", KV, 0) ||
-                          check_tensor(m, L->bv, "v bias", KV, 0)))
+        if (want_bias && (check_tensor(m, l, L->bq, "q bias", Q, 0) || check_tensor(m, l, L->bk, "k bias", KV, 0) ||
+                          check_tensor(m, l, L->bv, "v bias", KV, 0)))
             return -1;
         if (!want_bias && (L->bq || L->bk || L->bv))
             return ev_error("%s: layer %d has q/k/v biases, which %s models do not use", m->path, l,

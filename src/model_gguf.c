@@ -92,18 +92,17 @@ int model_load_gguf(model *m, const char *path) {
 
     int rc = 0;
     const long big = 1L << 30;
-    rc |= get_int(m, arch, "block_count", -1, 1, 4096, &hp->n_layers);
-    rc |= get_int(m, arch, "embedding_length", -1, 1, big, &hp->hidden);
-    rc |= get_int(m, arch, "feed_forward_length", -1, 1, big, &hp->ffn);
-    rc |= get_int(m, arch, "attention.head_count", -1, 1, 4096, &hp->n_heads);
-    if (rc) goto out;
-    rc |= get_int(m, arch, "attention.head_count_kv", hp->n_heads, 1, 4096, &hp->n_kv_heads);
-    rc |= get_int(m, arch, "context_length", 4096, 1, big, &hp->context);
-    rc |= get_int(m, arch, "attention.key_length", hp->hidden / hp->n_heads, 1, 1 << 16, &hp->head_dim);
-    rc |= get_int(m, arch, "rope.dimension_count", hp->head_dim, 1, 1 << 16, &hp->rope_dim);
-    rc |= get_float(m, arch, "attention.layer_norm_rms_epsilon", 1e-5, &hp->rms_eps);
-    rc |= get_float(m, arch, "rope.freq_base", 10000.0, &hp->rope_theta);
-    if (rc) goto out;
+    if (get_int(m, arch, "block_count", -1, 1, 4096, &hp->n_layers) ||
+        get_int(m, arch, "embedding_length", -1, 1, big, &hp->hidden) ||
+        get_int(m, arch, "feed_forward_length", -1, 1, big, &hp->ffn) ||
+        get_int(m, arch, "attention.head_count", -1, 1, 4096, &hp->n_heads) ||
+        get_int(m, arch, "attention.head_count_kv", hp->n_heads, 1, 4096, &hp->n_kv_heads) ||
+        get_int(m, arch, "context_length", 4096, 1, big, &hp->context) ||
+        get_int(m, arch, "attention.key_length", hp->hidden / hp->n_heads, 1, 1 << 16, &hp->head_dim) ||
+        get_int(m, arch, "rope.dimension_count", hp->head_dim, 1, 1 << 16, &hp->rope_dim) ||
+        get_float(m, arch, "attention.layer_norm_rms_epsilon", 1e-5, &hp->rms_eps) ||
+        get_float(m, arch, "rope.freq_base", 10000.0, &hp->rope_theta))
+        goto fail;
 
     /* vocab: the metadata key when present, else the token list, else the embedding */
     uint64_t n_tok;
