@@ -306,6 +306,8 @@ def infb_cases(rng):
         (["Mrs. Deandra", "Deandra"], ["Mrs Deandra", "deandra", "The final to perish is Mrs. Deandra.",
                                         "an anne the theatre a"]),
         (["the", "a"], ["the", "a an the", "x"]),
+        (["stockings"], ["a\u0301 stockings", "the\u00b2 stockings", "_the_ stockings", "ǅthe stockings",
+                         "the\u200dstockings", "THE\u0130 stockings"]),
     ]
     for ans, preds in qa:
         for p in preds:
