@@ -92,9 +92,10 @@ static void rope_init(fwd_ctx *f) {
             float factor = hp->rope_scaling.factor, lo = hp->rope_scaling.low_freq_factor;
             float hi = hp->rope_scaling.high_freq_factor, old = (float)hp->rope_scaling.original_context;
             float lo_wavelen = old / lo, hi_wavelen = old / hi;
-            float wavelen = (float)(2 * M_PI) / inv;
+            /* torch evaluates `scalar / tensor` as reciprocal(tensor) * scalar */
+            float wavelen = (1.0f / inv) * (float)(2 * M_PI);
             float scaled = wavelen > lo_wavelen ? inv / factor : inv;
-            float smooth = (old / wavelen - lo) / (hi - lo);
+            float smooth = ((1.0f / wavelen) * old - lo) / (hi - lo);
             float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
             int medium = !(wavelen < hi_wavelen) && !(wavelen > lo_wavelen);
             inv = medium ? smoothed : scaled;

@@ -361,9 +361,16 @@ static void check_ppl(fwd_ctx *f, const model *m, const json_t *p, const char *n
     free(ids);
 }
 
+/* EV_FORWARD_FIXTURES may point elsewhere (e.g. fixtures just generated, before
+ * they are committed). */
+static const char *fixture_dir(void) {
+    const char *d = getenv("EV_FORWARD_FIXTURES");
+    return d && *d ? d : FIXTURE("forward");
+}
+
 static void check_fixture(const char *file) {
-    char path[512];
-    snprintf(path, sizeof path, "%s%s", FIXTURE("forward/"), file);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", fixture_dir(), file);
     json_error_t err;
     json_t *root = json_load_file(path, 0, &err);
     CHECK(root != NULL, "fixture missing or unreadable: %s (%s)", path, err.text);
@@ -413,14 +420,13 @@ static void check_fixture(const char *file) {
 
 static void check_manifest(void) {
     size_t len;
-    FILE *probe = fopen(FIXTURE("forward/MANIFEST"), "r");
-    if (!probe) {
-        printf("fixture missing: %s (not generated yet: tools/gen_forward_fixtures.py); comparisons skipped\n",
-               FIXTURE("forward/MANIFEST"));
+    char man[1024];
+    snprintf(man, sizeof man, "%s/MANIFEST", fixture_dir());
+    if (!ev_is_file(man)) {
+        printf("fixture missing: %s (not generated yet: tools/gen_forward_fixtures.py); comparisons skipped\n", man);
         return;
     }
-    fclose(probe);
-    char *text = ev_read_file(FIXTURE("forward/MANIFEST"), &len);
+    char *text = ev_read_file(man, &len);
     if (!text) return;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (!*line || *line == '#') continue;
