@@ -87,7 +87,7 @@ typedef struct {
     int gamma;         /* delta/recompute stride (default 64) */
     int decode_sparse; /* 1: decode rows see only sink + window keys */
     int n_dense_layers;
-    int dense_layers[ATTN_MAX_DENSE_LAYERS]; /* layers that stay dense in prefill */
+    int dense_layers[ATTN_MAX_DENSE_LAYERS]; /* layers that stay dense (prefill and decode) */
 } attn_variant;
 
 /* The defaults above with base/fix set from one of dense, streaming, block,

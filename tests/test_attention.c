@@ -366,6 +366,7 @@ static void test_causality(void) {
 static void test_params(void) {
     attn_variant v;
     char buf[256];
+    fprintf(stderr, "(expected errors follow)\n");
     for (int vi = 0; vi < N_VARIANTS; vi++) {
         CHECK(attn_variant_parse(VARIANTS[vi], &v) == 0, "%s", VARIANTS[vi]);
         CHECK_EQ_STR(attn_variant_name(&v), VARIANTS[vi]);
