@@ -5,8 +5,12 @@
 #ifndef EV_CLI_H
 #define EV_CLI_H
 
+#include "attention.h"
+
 int cmd_info(int argc, char **argv);
 int cmd_metric(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_ppl(int argc, char **argv);
 
 /* Option scanning: at argv[*i], if the argument is `name`, takes the next
  * argument as its value (printing a usage error when missing) and advances *i.
@@ -19,5 +23,18 @@ int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
 int cli_unknown(const char *cmd, const char *arg);
 /* 1 when arg is -h or --help. */
 int cli_is_help(const char *arg);
+
+/* The attention-variant options generate and ppl share (cmd_generate.c):
+ * --variant NAME and repeatable --attn KEY=VALUE. gen_variant_arg works like
+ * cli_opt; gen_variant_build makes the variant (dense by default), returning 0
+ * or -1 after one error line. */
+#define GEN_MAX_ATTN_OPTS 16
+typedef struct {
+    const char *name;
+    int n;
+    const char *kv[GEN_MAX_ATTN_OPTS];
+} gen_variant_opts;
+int gen_variant_arg(int argc, char **argv, int *i, gen_variant_opts *o);
+int gen_variant_build(const gen_variant_opts *o, attn_variant *v);
 
 #endif

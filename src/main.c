@@ -15,6 +15,8 @@ struct command {
 static const struct command commands[] = {
     {"info", cmd_info, "describe a model file (GGUF or HF directory), or the CUDA device"},
     {"metric", cmd_metric, "score predictions with a benchmark's official metric"},
+    {"generate", cmd_generate, "greedy generation on the CPU, with any attention variant"},
+    {"ppl", cmd_ppl, "perplexity of a text file in windows of N tokens"},
 };
 
 static void usage(FILE *f) {

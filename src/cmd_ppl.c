@@ -1,0 +1,121 @@
+/* cmd_ppl.c - `evalctl ppl`: perplexity of a text file on the CPU.
+ *
+ * The whole file is tokenized as `evalctl tokenize` does (with the tokenizer's
+ * BOS/EOS), the ids are cut into consecutive windows of --ctx tokens (the last
+ * may be shorter; one of fewer than 2 tokens is dropped), every window runs from
+ * an empty cache and every token of it but the first is scored by the logits of
+ * the position before it. nll is the mean negative log-likelihood in nats over
+ * the scored tokens (summed in double), ppl = exp(nll). */
+#include "attention.h"
+#include "cli.h"
+#include "forward.h"
+#include "model.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: evalctl ppl --model PATH --file F --ctx N [options]\n"
+    "\n"
+    "  --model PATH       a .gguf file or a Hugging Face directory\n"
+    "  --file F           the text (.txt, or .gz inflated)\n"
+    "  --ctx N            window length in tokens (2 .. the model's context)\n"
+    "  -t N               threads (default: every core)\n"
+    "  --chunk N          prefill chunk in tokens (default 512; the result does not depend on it)\n"
+    "  --variant V        attention variant (see evalctl generate --help); the window is the prompt\n"
+    "  --attn KEY=VALUE   a variant parameter (repeatable)\n"
+    "  --stats            timings on standard error\n"
+    "\n"
+    "prints `key: value` lines: tokens, windows, scored, nll (mean, nats), ppl\n";
+
+int cmd_ppl(int argc, char **argv) {
+    const char *mpath = NULL, *file = NULL, *ctx_s = NULL, *v;
+    long threads = 0, chunk = 512, ctx = 0;
+    int stats = 0;
+    gen_variant_opts vo = {0};
+    for (int i = 0; i < argc; i++) {
+        int r;
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--ctx", &ctx_s)) != 0 || (r = gen_variant_arg(argc, argv, &i, &vo)) != 0) {
+            if (r < 0) return 2;
+            continue;
+        }
+        if ((r = cli_opt(argc, argv, &i, "-t", &v)) != 0) {
+            if (r < 0 || cli_int("-t", v, 0, 4096, &threads) < 0) return 2;
+        } else if ((r = cli_opt(argc, argv, &i, "--chunk", &v)) != 0) {
+            if (r < 0 || cli_int("--chunk", v, 1, 1 << 20, &chunk) < 0) return 2;
+        } else if (!strcmp(a, "--stats")) stats = 1;
+        else return cli_unknown("ppl", a);
+    }
+    if (!mpath || !file || !ctx_s) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (cli_int("--ctx", ctx_s, LONG_MIN, LONG_MAX, &ctx) < 0) return 2;
+    if (ctx < 2) return ev_error("ppl: --ctx %ld: a window needs at least 2 tokens", ctx), 1;
+    attn_variant var;
+    if (gen_variant_build(&vo, &var) != 0) return 1;
+    if (!ev_is_file(file)) return ev_error("%s: no such file", file), 1;
+
+    model *m = model_open(mpath);
+    if (!m) return 1;
+    int rc = 1;
+    tok_tokenizer *tok = NULL;
+    fwd_ctx *f = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL;
+    size_t len, n = 0;
+    if (ctx > m->hp.context) {
+        ev_error("ppl: --ctx %ld is longer than the model's context of %d", ctx, m->hp.context);
+        goto done;
+    }
+    if (!(tok = tok_open_model(m)) || !(text = ev_read_file(file, &len))) goto done;
+    double t0 = ev_now();
+    if (tok_encode(tok, text, len, 1, &ids, &n) != 0) goto done;
+    double t1 = ev_now();
+    if (n < 2) {
+        ev_error("%s: %zu tokens: nothing to score", file, n);
+        goto done;
+    }
+    if (!(f = fwd_new(m, (int)ctx, (int)threads))) goto done;
+    double nll = 0;
+    long scored = 0, windows = 0;
+    for (size_t s = 0; s < n; s += (size_t)ctx) {
+        int w = n - s < (size_t)ctx ? (int)(n - s) : (int)ctx;
+        if (w < 2) break;
+        attn_ctx *a = attn_new(&var, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, w);
+        double part = 0;
+        int k = a ? fwd_score(f, a, ids + s, w, (int)chunk, &part) : -1;
+        attn_free(a);
+        if (k < 0) goto done;
+        nll += part;
+        scored += k;
+        windows++;
+    }
+    double t2 = ev_now();
+    printf("tokens: %zu\nwindows: %ld\nscored: %ld\nnll: %.6f\nppl: %.4f\n", n, windows, scored, nll / scored,
+           exp(nll / scored));
+    ev_xfflush(stdout, "stdout");
+    if (stats)
+        fprintf(stderr, "evalctl ppl: tokenized in %.3f s; %zu tokens scored in %.2f s (%.1f tokens/s), %d threads, "
+                        "variant %s\n", t1 - t0, n, t2 - t1, n / (t2 - t1), par_threads(fwd_pool(f)),
+                attn_variant_name(&var));
+    rc = 0;
+done:
+    fwd_free(f);
+    free(ids);
+    free(text);
+    tok_free(tok);
+    model_close(m);
+    return rc;
+}
