@@ -17,9 +17,13 @@
 struct model;
 typedef struct chat_template chat_template;
 
-/* override: NULL to use the model's own template, or a built-in name. Returns
- * NULL after one error line (no template found, unknown built-in, syntax error
- * naming the line and the construct). */
+/* override: NULL to use the model's own template, or a built-in name (or the
+ * path of a .jinja file). Returns NULL after one error line (no template found,
+ * unknown built-in, syntax error naming the line and the construct), e.g.
+ * "evalctl: chat template (GGUF tokenizer.chat_template): line 3: unsupported
+ * filter 'wordwrap'". strftime_now() in templates uses the local date, or
+ * EVALCTL_DATE when set (see jinja.h). An empty conversation is refused, as
+ * transformers refuses it. */
 chat_template *chat_template_for_model(const struct model *m, const char *override);
 /* The same without a loaded model (the tokenize command): path is a .gguf file
  * or an HF directory. */
