@@ -9,6 +9,7 @@
 
 int cmd_info(int argc, char **argv);
 int cmd_metric(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 

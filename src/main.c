@@ -15,6 +15,7 @@ struct command {
 static const struct command commands[] = {
     {"info", cmd_info, "describe a model file (GGUF or HF directory), or the CUDA device"},
     {"metric", cmd_metric, "score predictions with a benchmark's official metric"},
+    {"tokenize", cmd_tokenize, "text or chat messages to token ids, and back"},
     {"generate", cmd_generate, "greedy generation on the CPU, with any attention variant"},
     {"ppl", cmd_ppl, "perplexity of a text file in windows of N tokens"},
 };

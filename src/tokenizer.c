@@ -417,14 +417,12 @@ typedef struct {
 } tplist;
 
 typedef struct {
-    int32_t id;
+    int32_t id; /* -1 once merged into its left neighbour */
     int32_t prev, next;
-    int alive;
 } tsym;
-typedef struct {
-    uint32_t rank, pos;
-    int32_t id;
-} theap_item;
+/* A queued merge: rank << 32 | position, so the smallest integer is the lowest
+ * rank, leftmost on ties. */
+typedef uint64_t theap_item;
 
 typedef struct {
     tok_tokenizer *t;
@@ -832,10 +830,8 @@ static int pre_apply(enc_ctx *c, const tk_pretok *pt) {
 
 /* ================================================================ BPE */
 
-static int heap_less(const theap_item *a, const theap_item *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
-}
-
+/* A 4-ary min-heap: long SentencePiece words queue hundreds of thousands of
+ * merges, and a shallower heap misses the cache less. */
 static void heap_push(enc_ctx *c, theap_item it) {
     if (c->heap_n == c->heap_cap) {
         c->heap_cap = c->heap_cap ? 2 * c->heap_cap : 64;
@@ -843,27 +839,30 @@ static void heap_push(enc_ctx *c, theap_item it) {
     }
     size_t i = c->heap_n++;
     while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!heap_less(&it, &c->heap[p])) break;
+        size_t p = (i - 1) / 4;
+        if (it >= c->heap[p]) break;
         c->heap[i] = c->heap[p];
         i = p;
     }
     c->heap[i] = it;
 }
 
-static theap_item heap_pop(enc_ctx *c) {
-    theap_item top = c->heap[0], last = c->heap[--c->heap_n];
-    size_t i = 0, n = c->heap_n;
+static void heap_sift_down(theap_item *h, size_t n, size_t i, theap_item it) {
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const theap_item *best = &last;
-        if (l < n && heap_less(&c->heap[l], best)) m = l, best = &c->heap[l];
-        if (r < n && heap_less(&c->heap[r], best)) m = r;
+        size_t first = 4 * i + 1, m = i;
+        theap_item best = it;
+        for (size_t k = first; k < first + 4 && k < n; k++)
+            if (h[k] < best) best = h[k], m = k;
         if (m == i) break;
-        c->heap[i] = c->heap[m];
+        h[i] = h[m];
         i = m;
     }
-    if (n) c->heap[i] = last;
+    h[i] = it;
+}
+
+static theap_item heap_pop(enc_ctx *c) {
+    theap_item top = c->heap[0], last = c->heap[--c->heap_n];
+    if (c->heap_n) heap_sift_down(c->heap, c->heap_n, 0, last);
     return top;
 }
 
@@ -872,40 +871,51 @@ static size_t add_sym(enc_ctx *c, size_t nsym, int32_t id) {
         c->sym_cap = c->sym_cap ? 2 * c->sym_cap : 256;
         c->sym = xrealloc(c->sym, c->sym_cap * sizeof *c->sym);
     }
-    c->sym[nsym] = (tsym){id, (int32_t)nsym - 1, (int32_t)nsym + 1, 1};
+    c->sym[nsym] = (tsym){id, (int32_t)nsym - 1, (int32_t)nsym + 1};
     return nsym + 1;
 }
 
 /* Word::merge_all: lowest rank first, leftmost on ties; an entry whose pair has
- * changed since it was queued is dropped. */
+ * changed since it was queued is dropped. tokenizers tells a changed pair by
+ * its merged id; a symbol only grows by absorbing its right neighbour, so the
+ * pair at a position changed exactly when its merge (and so its rank, unique
+ * per pair) changed, and the rank is what we compare. */
 static void merge_all(enc_ctx *c, size_t nsym) {
     const tk_merges *mg = &c->t->merges;
     tsym *sy = c->sym;
     if (nsym) sy[nsym - 1].next = -1;
+    /* the initial pairs, heapified in place */
     c->heap_n = 0;
     for (size_t i = 0; i + 1 < nsym; i++) {
         const struct tk_merge *m = tk_merges_get(mg, sy[i].id, sy[i + 1].id);
-        if (m) heap_push(c, (theap_item){m->rank, (uint32_t)i, m->id});
+        if (!m) continue;
+        if (c->heap_n == c->heap_cap) {
+            c->heap_cap = c->heap_cap ? 2 * c->heap_cap : 64;
+            c->heap = xrealloc(c->heap, c->heap_cap * sizeof *c->heap);
+        }
+        c->heap[c->heap_n++] = (uint64_t)m->rank << 32 | i;
     }
+    for (size_t i = c->heap_n / 4 + 1; i-- > 0;)
+        if (i < c->heap_n) heap_sift_down(c->heap, c->heap_n, i, c->heap[i]);
     while (c->heap_n) {
         theap_item top = heap_pop(c);
-        sy = c->sym;
-        tsym *cur = &sy[top.pos];
-        if (!cur->alive || cur->next < 0) continue;
+        uint32_t rank = (uint32_t)(top >> 32), pos = (uint32_t)top;
+        tsym *cur = &sy[pos];
+        if (cur->id < 0 || cur->next < 0) continue;
         int32_t nx = cur->next;
         const struct tk_merge *m = tk_merges_get(mg, cur->id, sy[nx].id);
-        if (!m || m->id != top.id) continue;
-        cur->id = top.id;
+        if (!m || m->rank != rank) continue;
+        cur->id = m->id;
         cur->next = sy[nx].next;
-        sy[nx].alive = 0;
-        if (cur->next >= 0) sy[cur->next].prev = (int32_t)top.pos;
+        sy[nx].id = -1;
+        if (cur->next >= 0) sy[cur->next].prev = (int32_t)pos;
         if (cur->prev >= 0) {
             const struct tk_merge *pm = tk_merges_get(mg, sy[cur->prev].id, cur->id);
-            if (pm) heap_push(c, (theap_item){pm->rank, (uint32_t)cur->prev, pm->id});
+            if (pm) heap_push(c, (uint64_t)pm->rank << 32 | (uint32_t)cur->prev);
         }
         if (cur->next >= 0) {
             const struct tk_merge *nm = tk_merges_get(mg, cur->id, sy[cur->next].id);
-            if (nm) heap_push(c, (theap_item){nm->rank, top.pos, nm->id});
+            if (nm) heap_push(c, (uint64_t)nm->rank << 32 | pos);
         }
     }
 }
@@ -969,8 +979,7 @@ static void bpe_word(enc_ctx *c, const char *w, size_t n) {
     if (unk >= 0) nsym = add_sym(c, nsym, unk);
     merge_all(c, nsym);
     size_t first_out = c->n_ids;
-    for (int32_t k = 0; k >= 0 && (size_t)k < nsym; k = c->sym[k].next)
-        if (c->sym[k].alive) push_id(c, c->sym[k].id);
+    for (int32_t k = 0; k >= 0 && (size_t)k < nsym; k = c->sym[k].next) push_id(c, c->sym[k].id);
     size_t cnt = c->n_ids - first_out;
     if (n < CACHE_MAX_WORD && t->cache.n < CACHE_MAX_ENTRIES && t->cache_ids_len < CACHE_MAX_IDS) {
         if (t->cache_ids_len + cnt + 1 > t->cache_ids_cap) {
@@ -1015,6 +1024,7 @@ static int encode_locked(enc_ctx *c, const char *text, size_t len) {
 int tok_encode(tok_tokenizer *t, const char *text, size_t len, int add_special, int32_t **ids, size_t *n) {
     *ids = NULL;
     *n = 0;
+    if (len > INT32_MAX) return ev_error("text to encode is longer than 2 GiB");
     size_t bad = uni_valid_prefix(text, len);
     if (bad != len) return ev_error("text to encode is not valid UTF-8 (at byte %zu)", bad);
     enc_ctx c = {0};

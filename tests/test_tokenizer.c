@@ -6,6 +6,7 @@
  * and as a vocab-only GGUF), what transformers gives: input_ids with and
  * without special tokens, decode(ids), and tokenizers' DecodeStream chunks.
  * tools/gen_tok_fixtures.py writes them. Every string must agree exactly. */
+#include "chat.h"
 #include "test.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -56,7 +57,7 @@ static int32_t *ids_of(const json_t *a, size_t *n) {
 }
 
 /* One tokenizer against its fixture; returns 1 when it ran. */
-static int check_one(const char *name, const json_t *bank) {
+static int check_one(const char *name, const json_t *bank, const json_t *convs) {
     char fx[256];
     snprintf(fx, sizeof fx, "tests/fixtures/tok/%s.json", name);
     json_error_t err;
@@ -145,8 +146,29 @@ static int check_one(const char *name, const json_t *bank) {
         }
         free(w);
     }
-    printf("  %-13s encode %zu/%zu  decode %zu/%zu  no-special %zu/%zu  stream %zu/%zu\n", name, enc_ok, n, dec_ok, n,
-           plain_ok, plain_n, st_ok, st_n);
+    /* apply_chat_template: the rendered text, then its ids without special tokens */
+    json_t *chat = json_object_get(ref, "chat");
+    size_t chat_ok = 0, chat_n = json_array_size(chat);
+    chat_template *ct = chat_n ? chat_template_for_path(path, NULL) : NULL;
+    CHECK(!chat_n || ct, "%s: chat template", name);
+    for (size_t k = 0; ct && k < chat_n; k++) {
+        json_t *c = json_array_get(chat, k);
+        json_t *conv = json_array_get(convs, (size_t)json_integer_value(json_object_get(c, "conv")));
+        char *text = chat_render(ct, conv, json_is_true(json_object_get(c, "gen")), tok_bos_str(t), tok_eos_str(t));
+        json_t *want = json_object_get(c, "text");
+        int ok = text && strcmp(text, json_string_value(want)) == 0;
+        if (!ok) fprintf(stderr, "  %s: chat %zu renders \"%.80s\"\n", name, k, text ? text : "(null)");
+        int32_t *ids;
+        size_t nid;
+        if (ok) ok = tok_encode(t, text, strlen(text), 0, &ids, &nid) == 0 && same_ids(ids, nid, json_object_get(c, "ids"));
+        if (text && ok) free(ids);
+        chat_ok += ok;
+        free(text);
+    }
+    chat_template_free(ct);
+    CHECK(chat_ok == chat_n, "%s: %zu/%zu chats", name, chat_ok, chat_n);
+    printf("  %-13s encode %zu/%zu  decode %zu/%zu  no-special %zu/%zu  stream %zu/%zu  chat %zu/%zu\n", name, enc_ok,
+           n, dec_ok, n, plain_ok, plain_n, st_ok, st_n, chat_ok, chat_n);
     CHECK(enc_ok == n, "%s: %zu/%zu strings encode as transformers does", name, enc_ok, n);
     CHECK(dec_ok == n, "%s: %zu/%zu decode as transformers does", name, dec_ok, n);
     CHECK(plain_ok == plain_n, "%s: %zu/%zu without special tokens", name, plain_ok, plain_n);
@@ -198,9 +220,12 @@ int main(void) {
     json_error_t err;
     json_t *bank = json_load_file("tests/fixtures/tok/bank.json", JSON_ALLOW_NUL, &err);
     CHECK(bank != NULL && json_array_size(bank) >= 300, "bank.json: %s", bank ? "too small" : err.text);
-    if (bank)
-        for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) check_one(NAMES[i], bank);
+    json_t *convs = json_load_file("tests/fixtures/tok/conversations.json", 0, &err);
+    CHECK(json_is_array(convs), "conversations.json: %s", err.text);
+    if (bank && convs)
+        for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) check_one(NAMES[i], bank, convs);
     json_decref(bank);
+    json_decref(convs);
     check_api();
     return test_done("tokenizer");
 }

@@ -32,7 +32,10 @@ import os
 import shutil
 import sys
 import types
-import unicodedata
+
+# one thread: the BPE trainer's result must not depend on scheduling
+os.environ["RAYON_NUM_THREADS"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 OUT = "tests/fixtures/tok"
 GGUF_MODEL = "models/smollm2-135m-instruct.gguf"
@@ -264,7 +267,8 @@ def corpus(strings):
     for name in ("GPL-3", "Apache-2.0", "LGPL-2.1", "MPL-2.0", "Artistic", "GFDL-1.3"):
         with open(os.path.join("/usr/share/common-licenses", name), encoding="utf-8") as f:
             parts.append(f.read())
-    parts += [x for x in strings if len(x) < 500] * 3
+    # a third of the bank stays unseen, so its rare characters reach byte fallback
+    parts += [x for i, x in enumerate(strings) if len(x) < 500 and i % 3] * 3
     return parts
 
 
@@ -391,7 +395,7 @@ def build_spm(strings, d):
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never", split=True)
     trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=["<unk>", "<s>", "</s>"] + byte_tokens,
-                                  limit_alphabet=200, show_progress=False)
+                                  show_progress=False)
     tok.train_from_iterator(corpus(strings), trainer)
     j = json.loads(tok.to_str())
     j["added_tokens"] = [t for t in j["added_tokens"] if t["content"] in ("<unk>", "<s>", "</s>")]
@@ -512,6 +516,19 @@ def write_vocab_gguf(path, d, model, pre=None, add_bos=None, chat_template=None)
 # ----------------------------------------------------------------------------- references
 
 
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hello! How are you?"}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "2+2?"},
+     {"role": "assistant", "content": "4"}, {"role": "user", "content": "And 3+3?"}],
+    [{"role": "user", "content": "Write <|im_end|> and </s> literally:\n\u4f60\u597d \U0001f44b\U0001f3fd  caf\u00e9"}],
+]
+
+
+def chat_ids(tok, conv, gen):
+    out = tok.apply_chat_template(conv, add_generation_prompt=gen, tokenize=True)
+    return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+
 def reference(name, tok, path, strings, note):
     from tokenizers.decoders import DecodeStream
 
@@ -534,10 +551,71 @@ def reference(name, tok, path, strings, note):
         "bos": tok.bos_token, "eos": tok.eos_token,
         "vocab_size": len(tok),
     }
+    chat = []
+    if tok.chat_template:
+        for k, conv in enumerate(CONVERSATIONS):
+            for gen in (True, False):
+                chat.append({"conv": k, "gen": gen, "ids": chat_ids(tok, conv, gen),
+                             "text": tok.apply_chat_template(conv, add_generation_prompt=gen, tokenize=False)})
     write_json(os.path.join(OUT, name + ".json"),
-               dict(meta, ids=ids, decoded=decoded, no_special=plain, stream=stream))
+               dict(meta, ids=ids, decoded=decoded, no_special=plain, stream=stream, chat=chat))
+    REFS[name] = (tok, path)
     n_tok = sum(len(x) for x in ids)
     print("%-12s %6d ids, %3d decode differences  (%s)" % (name, n_tok, len(decoded), path))
+
+
+REFS = {}
+
+
+def cli_cases(strings):
+    """Files for tests/test_tokenize_cli.sh: NN.args (model path, then the flags),
+    NN.in (the --file input), NN.out (what stdout must be, byte for byte)."""
+    d = os.path.join(OUT, "cli")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    pick = {s: i for i, s in enumerate(strings)}
+    cases = [
+        ("smollm2_gguf", "", "<|im_start|>user\nHi<|im_end|>\n"),
+        ("smollm2_dir", "", "Mixed: English, \u0440\u0443\u0441\u0441\u043a\u0438\u0439, \u4e2d\u6587, \u0627\u0644\u0639\u0631\u0628\u064a\u0629, \u05e2\u05d1\u05e8\u05d9\u05ea, \u0939\u093f\u0928\u094d\u0926\u0940, \u65e5\u672c\u8a9e"),
+        ("llama3_dir", "", "It was the best of times, it was the worst of times, it was the age of wisdom."),
+        ("llama3_dir", "--no-special", "It was the best of times, it was the worst of times, it was the age of wisdom."),
+        ("spm_gguf", "", "<s>Hello</s>"),
+        ("qwen2_dir", "--decode", "caf\u00e9 na\u00efve r\u00e9sum\u00e9 co\u00f6perate fa\u00e7ade"),
+        ("spm_dir", "--decode", "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"),
+        ("smollm2_gguf", "--messages", 1),
+        ("smollm2_gguf", "--messages --render", 1),
+        ("qwen2_dir", "--messages --no-generation-prompt", 2),
+        ("llama3_dir", "--messages", 0),
+        ("spm_gguf", "--messages", 0),
+        ("llama3_gguf", "--messages --render", 1),
+    ]
+    for n, (name, flags, what) in enumerate(cases, 1):
+        tok, path = REFS[name]
+        base = os.path.join(d, "%02d" % n)
+        with open(base + ".args", "w", encoding="utf-8") as f:
+            f.write(path + "\n" + flags + "\n")
+        if "--messages" in flags:
+            conv = CONVERSATIONS[what]
+            gen = "--no-generation-prompt" not in flags
+            write_json(base + ".in", conv)
+            if "--render" in flags:
+                out = tok.apply_chat_template(conv, add_generation_prompt=gen, tokenize=False)
+            else:
+                out = " ".join(map(str, chat_ids(tok, conv, gen))) + "\n"
+        elif "--decode" in flags:
+            assert what in pick
+            ids = tok(what)["input_ids"]
+            inp, out = " ".join(map(str, ids)) + "\n", tok.decode(ids)
+        else:
+            assert what in pick
+            inp = what
+            ids = tok(what, add_special_tokens="--no-special" not in flags)["input_ids"]
+            out = " ".join(map(str, ids)) + "\n"
+        if "--messages" not in flags:
+            with open(base + ".in", "w", encoding="utf-8", newline="") as f:
+                f.write(inp)
+        with open(base + ".out", "w", encoding="utf-8", newline="") as f:
+            f.write(out)
 
 
 def main():
@@ -581,6 +659,8 @@ def main():
     os.makedirs(d)
     build_mix(strings, d)
     reference("mix_dir", AutoTokenizer.from_pretrained(d), d, strings, "spm vocabulary, other components")
+    write_json(os.path.join(OUT, "conversations.json"), CONVERSATIONS)
+    cli_cases(strings)
 
 
 if __name__ == "__main__":
