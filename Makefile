@@ -7,6 +7,7 @@
 #   make fuzz         libFuzzer targets for the model-file parsers, bounded time
 #   make deps         install the Debian packages the build needs
 #   make model        fetch and verify the default model into models/
+#   make data         public-domain texts into data/texts/ (from Debian's bible-kjv)
 #   make bench        CPU benchmarks
 #   make test-gpu     GPU tests (run through the device machine)
 #
@@ -75,7 +76,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-test: all $(TESTS)
+test: all data $(TESTS)
 	@tests/run.sh $(BUILD) $(BUILD)/evalctl
 
 sanitize:
@@ -99,14 +100,17 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # ---------------------------------------------------------------------- setup
-DEB_PKGS := build-essential libjansson-dev libpcre2-dev libutf8proc-dev zlib1g-dev python3 python3-pip unzip ca-certificates
+DEB_PKGS := build-essential libjansson-dev libpcre2-dev libutf8proc-dev zlib1g-dev python3 python3-pip unzip ca-certificates bible-kjv
 deps:
 	@tools/deps.sh $(DEB_PKGS)
 
 model:
 	@tools/fetch-model.sh smollm2-135m-instruct
 
-bench: all
+data:
+	@tools/make-texts.sh
+
+bench: all data
 	$(BUILD)/evalctl bench all
 
 test-gpu:

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"tokenize", cmd_tokenize, "text or chat messages to token ids, and back"},
     {"generate", cmd_generate, "greedy generation on the CPU, with any attention variant"},
     {"ppl", cmd_ppl, "perplexity of a text file in windows of N tokens"},
+    {"bench", cmd_bench, "CPU speed: tokenizer, prefill, decode, attention variants"},
 };
 
 static void usage(FILE *f) {
