@@ -515,69 +515,283 @@ static char *config_token_str(const json_t *v) {
     return NULL;
 }
 
-static int read_config(ld *L, const char *dir) {
+/* tokenizer_config.json beside the tokenizer (NULL when absent, -1 into *rc on
+ * a bad file) and the chat template (chat_template.jinja wins over the config's
+ * "chat_template": a string, or a list of {name, template} whose "default" is used). */
+static json_t *load_config(ld *L, const char *dir, int *rc) {
     tok_tokenizer *t = L->t;
     char *cfg_path = ev_path_join(dir, "tokenizer_config.json");
     char *jinja_path = ev_path_join(dir, "chat_template.jinja");
-    int rc = 0;
+    json_t *cfg = NULL;
+    *rc = 0;
     if (ev_is_file(cfg_path)) {
         json_error_t err;
         /* model_max_length can be 1e30 written as an integer */
-        json_t *cfg = json_load_file(cfg_path, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
-        ld C = {t, cfg_path};
+        cfg = json_load_file(cfg_path, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
         if (!cfg || !json_is_object(cfg)) {
-            if (cfg) rc = ev_error("%s: not a JSON object", cfg_path);
-            else rc = ev_error("%s: invalid JSON: %s (at byte %d)", cfg_path, err.text, err.position);
+            if (cfg) ev_error("%s: not a JSON object", cfg_path);
+            else ev_error("%s: invalid JSON: %s (at byte %d)", cfg_path, err.text, err.position);
             json_decref(cfg);
-            goto out;
+            cfg = NULL;
+            *rc = -1;
         }
-        /* added_tokens_decoder entries that differ from the tokenizer.json ones */
-        json_t *atd = json_object_get(cfg, "added_tokens_decoder");
-        if (json_is_object(atd)) {
-            const char *k;
-            json_t *v;
-            json_object_foreach(atd, k, v) {
-                json_t *sp = json_object_get(v, "special");
-                if (add_config_token(&C, v, json_is_true(sp)) < 0) rc = -1;
-            }
-        }
-        static const char *const names[] = {"bos_token", "eos_token", "unk_token", "sep_token",
-                                            "pad_token", "cls_token", "mask_token"};
-        for (size_t i = 0; i < sizeof names / sizeof names[0] && rc == 0; i++)
-            rc = add_config_token(&C, json_object_get(cfg, names[i]), 1);
-        /* transformers v5 reads extra_special_tokens (and no longer additional_special_tokens) */
-        json_t *extra = json_object_get(cfg, "extra_special_tokens");
-        for (size_t k = 0; json_is_array(extra) && k < json_array_size(extra) && rc == 0; k++)
-            rc = add_config_token(&C, json_array_get(extra, k), 1);
-        free(t->bos);
-        free(t->eos);
-        t->bos = config_token_str(json_object_get(cfg, "bos_token"));
-        t->eos = config_token_str(json_object_get(cfg, "eos_token"));
-        json_t *ct = json_object_get(cfg, "chat_template");
-        if (json_is_string(ct)) {
-            t->chat_template = xstrdup(json_string_value(ct));
-        } else if (json_is_array(ct)) {
-            for (size_t k = 0; k < json_array_size(ct); k++) {
-                json_t *e = json_array_get(ct, k);
-                json_t *nm = json_object_get(e, "name"), *tp = json_object_get(e, "template");
-                if (json_is_string(nm) && !strcmp(json_string_value(nm), "default") && json_is_string(tp))
-                    t->chat_template = xstrdup(json_string_value(tp));
-            }
-        }
-        json_decref(cfg);
     }
-    if (rc == 0 && ev_is_file(jinja_path)) { /* chat_template.jinja wins over the config entry */
+    json_t *ct = json_object_get(cfg, "chat_template");
+    if (json_is_string(ct)) {
+        t->chat_template = xstrdup(json_string_value(ct));
+    } else if (json_is_array(ct)) {
+        for (size_t k = 0; k < json_array_size(ct); k++) {
+            json_t *e = json_array_get(ct, k);
+            json_t *nm = json_object_get(e, "name"), *tp = json_object_get(e, "template");
+            if (json_is_string(nm) && !strcmp(json_string_value(nm), "default") && json_is_string(tp))
+                t->chat_template = xstrdup(json_string_value(tp));
+        }
+    }
+    if (*rc == 0 && ev_is_file(jinja_path)) {
         char *src = ev_read_file(jinja_path, NULL);
-        if (!src) rc = -1;
+        if (!src) *rc = -1;
         else {
             free(t->chat_template);
             t->chat_template = src;
         }
     }
-out:
     free(cfg_path);
     free(jinja_path);
+    return cfg;
+}
+
+/* The tokenizer classes transformers (v5) rebuilds from tokenizer.json's
+ * vocabulary and merges with a pipeline of their own, ignoring the file's
+ * normalizer, pre-tokenizer, decoder and added tokens; FILE is TokenizersBackend,
+ * which takes the file as it is. */
+typedef enum { CLS_FILE = 0, CLS_GPT2, CLS_QWEN2, CLS_LLAMA } tk_class;
+
+/* AutoTokenizer's choice, for the model types that matter here (the class
+ * registered for config.json's model_type can override tokenizer_class). */
+static const struct {
+    const char *model_type, *cls;
+    int hub_class_wrong; /* MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS */
+} REGISTERED[] = {
+    {"mistral", "TokenizersBackend", 0}, {"mixtral", "TokenizersBackend", 0}, {"ministral", "TokenizersBackend", 0},
+    {"phi3", "TokenizersBackend", 1},    {"olmo2", "TokenizersBackend", 0},   {"granite", "TokenizersBackend", 0},
+    {"stablelm", "TokenizersBackend", 0}, {"qwen2", "Qwen2Tokenizer", 1},     {"qwen2_moe", "Qwen2Tokenizer", 0},
+    {"qwen3", "Qwen2Tokenizer", 0},      {"qwen3_moe", "Qwen2Tokenizer", 0},  {"gpt2", "GPT2Tokenizer", 0},
+    {"starcoder2", "GPT2Tokenizer", 0},  {"phi", "GPT2Tokenizer", 0},
+};
+
+static int has_bytelevel(const json_t *o) {
+    if (json_is_object(o)) {
+        json_t *ty = json_object_get(o, "type");
+        if (json_is_string(ty) && !strcmp(json_string_value(ty), "ByteLevel")) return 1;
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)o, k, v) if (strcmp(k, "model") && has_bytelevel(v)) return 1;
+    } else if (json_is_array(o)) {
+        for (size_t i = 0; i < json_array_size(o); i++)
+            if (has_bytelevel(json_array_get(o, i))) return 1;
+    }
+    return 0;
+}
+
+static tk_class pick_class(const json_t *cfg, const json_t *root, const char *dir) {
+    if (json_object_get(cfg, "auto_map")) return CLS_FILE; /* remote code: not ours to emulate */
+    char hub[64] = "";
+    json_t *tc = json_object_get(cfg, "tokenizer_class");
+    if (json_is_string(tc)) snprintf(hub, sizeof hub, "%s", json_string_value(tc));
+    size_t hl = strlen(hub);
+    if (hl > 4 && !strcmp(hub + hl - 4, "Fast")) hub[hl - 4] = '\0';
+    /* config.json's model_type */
+    char mt[64] = "";
+    char *cp = ev_path_join(dir, "config.json");
+    if (ev_is_file(cp)) {
+        json_t *c = json_load_file(cp, JSON_DECODE_INT_AS_REAL, NULL);
+        json_t *v = json_object_get(c, "model_type");
+        if (json_is_string(v)) snprintf(mt, sizeof mt, "%s", json_string_value(v));
+        json_decref(c);
+    }
+    free(cp);
+    const char *reg = NULL;
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof REGISTERED / sizeof REGISTERED[0]; i++)
+        if (!strcmp(mt, REGISTERED[i].model_type)) reg = REGISTERED[i].cls, wrong = REGISTERED[i].hub_class_wrong;
+    const char *cls = hub;
+    if (!strcmp(hub, "LlamaTokenizer") && !wrong && has_bytelevel(root)) return CLS_FILE;
+    if (hub[0] && mt[0] && reg && strcmp(reg, hub)) {
+        if (!strcmp(reg, "TokenizersBackend")) return CLS_FILE;
+        cls = wrong ? reg : hub;
+    } else if (!hub[0] && reg) {
+        cls = reg;
+    }
+    if (!strcmp(cls, "GPT2Tokenizer")) return CLS_GPT2;
+    if (!strcmp(cls, "Qwen2Tokenizer")) return CLS_QWEN2;
+    if (!strcmp(cls, "LlamaTokenizer")) return CLS_LLAMA;
+    return CLS_FILE;
+}
+
+static const char *const SPECIAL_KEYS[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                           "pad_token", "cls_token", "mask_token"};
+
+/* What the class's constructor defaults each named special token to. */
+static const char *class_default(tk_class c, const char *key) {
+    if (c == CLS_GPT2 && (!strcmp(key, "bos_token") || !strcmp(key, "eos_token") || !strcmp(key, "unk_token")))
+        return "<|endoftext|>";
+    if (c == CLS_QWEN2 && (!strcmp(key, "eos_token") || !strcmp(key, "unk_token") || !strcmp(key, "pad_token")))
+        return "<|endoftext|>";
+    if (c == CLS_LLAMA) {
+        if (!strcmp(key, "bos_token")) return "<s>";
+        if (!strcmp(key, "eos_token")) return "</s>";
+        if (!strcmp(key, "unk_token")) return "<unk>";
+    }
+    return NULL;
+}
+
+/* The special tokens transformers adds from the config: added_tokens_decoder
+ * entries that differ from what the tokenizer has (in id order), then the named
+ * ones it lacks, then extra_special_tokens (v5 no longer reads
+ * additional_special_tokens). bos/eos strings are kept for the chat template. */
+static int apply_config(ld *L, const json_t *cfg, tk_class cls) {
+    tok_tokenizer *t = L->t;
+    int rc = 0;
+    json_t *atd = json_object_get(cfg, "added_tokens_decoder");
+    if (json_is_object(atd)) {
+        /* keys are ids as strings: visit them in numeric order */
+        size_t n = json_object_size(atd), k = 0;
+        struct kid {
+            long id;
+            json_t *v;
+        } *ord = xmalloc((n ? n : 1) * sizeof *ord);
+        const char *key;
+        json_t *v;
+        json_object_foreach(atd, key, v) ord[k++] = (struct kid){strtol(key, NULL, 10), v};
+        for (size_t i = 1; i < k; i++)
+            for (size_t j = i; j > 0 && ord[j - 1].id > ord[j].id; j--) {
+                struct kid tmp = ord[j];
+                ord[j] = ord[j - 1];
+                ord[j - 1] = tmp;
+            }
+        for (size_t i = 0; i < k && rc == 0; i++)
+            rc = add_config_token(L, ord[i].v, json_is_true(json_object_get(ord[i].v, "special")));
+        free(ord);
+    }
+    for (size_t i = 0; i < sizeof SPECIAL_KEYS / sizeof SPECIAL_KEYS[0] && rc == 0; i++) {
+        json_t *v = json_object_get(cfg, SPECIAL_KEYS[i]);
+        const char *d = class_default(cls, SPECIAL_KEYS[i]);
+        if (!v && d) {
+            json_t *s = json_string(d);
+            rc = add_config_token(L, s, 1);
+            json_decref(s);
+        } else {
+            rc = add_config_token(L, v, 1);
+        }
+    }
+    json_t *extra = json_object_get(cfg, "extra_special_tokens");
+    for (size_t k = 0; json_is_array(extra) && k < json_array_size(extra) && rc == 0; k++)
+        rc = add_config_token(L, json_array_get(extra, k), 1);
+    for (int which = 0; which < 2; which++) {
+        const char *key = which ? "eos_token" : "bos_token";
+        json_t *v = json_object_get(cfg, key);
+        char *s = v ? config_token_str(v) : (class_default(cls, key) ? xstrdup(class_default(cls, key)) : NULL);
+        free(which ? t->eos : t->bos);
+        if (which) t->eos = s;
+        else t->bos = s;
+    }
     return rc;
+}
+
+/* Pipelines the classes (and transformers' GGUF loader, which uses the same
+ * classes) build. */
+static int set_bytelevel_pipeline(tok_tokenizer *t, const char *split_regex, int add_prefix_space, int nfc) {
+    char err[256];
+    if (nfc) {
+        t->norm = xcalloc(1, sizeof *t->norm);
+        t->norm->kind = TN_NFC;
+    }
+    t->pre = xcalloc(1, sizeof *t->pre);
+    if (split_regex) {
+        t->pre->kind = TP_SEQ;
+        t->pre->kids = xcalloc(2, sizeof *t->pre->kids);
+        t->pre->n_kids = 2;
+        t->pre->kids[0].kind = TP_SPLIT;
+        t->pre->kids[0].behavior = SB_ISOLATED;
+        if (tk_regex_compile(&t->pre->kids[0].re, split_regex, strlen(split_regex), 0, err, sizeof err) < 0)
+            return ev_error("%s: built-in regex: %s", t->path, err);
+        t->pre->kids[1].kind = TP_BYTELEVEL;
+        t->pre->kids[1].add_prefix_space = add_prefix_space;
+    } else {
+        t->pre->kind = TP_BYTELEVEL;
+        t->pre->use_regex = 1;
+        t->pre->add_prefix_space = add_prefix_space;
+        if (tk_regex_compile(&t->pre->re, GPT2_REGEX, strlen(GPT2_REGEX), 0, err, sizeof err) < 0)
+            return ev_error("%s: built-in regex: %s", t->path, err);
+    }
+    t->dec = xcalloc(1, sizeof *t->dec);
+    t->dec->kind = TD_BYTELEVEL;
+    return 0;
+}
+
+/* LlamaTokenizer: Metaspace (no split), byte fallback, decoder Replace, ByteFallback,
+ * Fuse and, with the prefix space, Strip of one leading space. */
+static int set_llama_pipeline(tok_tokenizer *t, int prepend) {
+    char err[256];
+    t->byte_fallback = 1;
+    t->fuse_unk = 1;
+    t->pre = xcalloc(1, sizeof *t->pre);
+    t->pre->kind = TP_METASPACE;
+    t->pre->repl_cp = 0x2581;
+    t->pre->repl_len = uni_encode(0x2581, t->pre->repl);
+    t->pre->prepend = prepend;
+    t->pre->split = 0;
+    t->dec = xcalloc(1, sizeof *t->dec);
+    t->dec->kind = TD_SEQ;
+    t->dec->n_kids = prepend != PREPEND_NEVER ? 4 : 3;
+    t->dec->kids = xcalloc(4, sizeof *t->dec->kids);
+    t->dec->kids[0].kind = TD_REPLACE;
+    if (tk_regex_compile(&t->dec->kids[0].re, "\xE2\x96\x81", 3, 1, err, sizeof err) < 0)
+        return ev_error("%s: built-in pattern: %s", t->path, err);
+    t->dec->kids[0].str = xstrdup(" ");
+    t->dec->kids[0].str_len = 1;
+    t->dec->kids[1].kind = TD_BYTEFALLBACK;
+    t->dec->kids[2].kind = TD_FUSE;
+    t->dec->kids[3].kind = TD_STRIP;
+    t->dec->kids[3].cp = ' ';
+    t->dec->kids[3].start = 1;
+    return 0;
+}
+
+/* Rebuilds t as the class would: the file's vocabulary, merges and
+ * post-processor, the class's own model options and pipeline, no added tokens. */
+static int apply_class(ld *L, const json_t *cfg, tk_class cls) {
+    tok_tokenizer *t = L->t;
+    for (int i = 0; i < t->n_added; i++) {
+        free(t->added[i].content);
+        free(t->added[i].form);
+    }
+    t->n_added = 0;
+    tk_norm_free(t->norm);
+    free(t->norm);
+    tk_pretok_free(t->pre);
+    free(t->pre);
+    tk_dec_free(t->dec);
+    free(t->dec);
+    t->norm = NULL;
+    t->pre = NULL;
+    t->dec = NULL;
+    t->unk_id = -1;
+    t->fuse_unk = t->byte_fallback = t->ignore_merges = 0;
+    free(t->cont_prefix);
+    free(t->eow_suffix);
+    t->cont_prefix = t->eow_suffix = NULL;
+    t->cont_prefix_len = t->eow_suffix_len = 0;
+    int aps;
+    json_t *v = json_object_get(cfg, "add_prefix_space");
+    if (cls == CLS_LLAMA) {
+        json_t *lg = json_object_get(cfg, "legacy");
+        aps = json_is_boolean(v) ? json_is_true(v) : 1;
+        int legacy = json_is_boolean(lg) ? json_is_true(lg) : 0;
+        return set_llama_pipeline(t, !aps ? PREPEND_NEVER : legacy ? PREPEND_ALWAYS : PREPEND_FIRST);
+    }
+    aps = json_is_true(v);
+    return set_bytelevel_pipeline(t, cls == CLS_QWEN2 ? QWEN2_REGEX : NULL, aps, cls == CLS_QWEN2);
 }
 
 /* ================================================================ tokenizer.json */
@@ -614,7 +828,21 @@ tok_tokenizer *tok_open_json(const char *path) {
     else if (ver && (!json_is_string(ver) || strcmp(json_string_value(ver), "1.0")))
         rc = jfail(&L, "unknown tokenizer.json version '%s'", json_is_string(ver) ? json_string_value(ver) : "?");
     else if (!json_is_object(model)) rc = jfail(&L, "%s", "no 'model' object");
+    /* tokenizer_config.json decides whether transformers takes this file as it is */
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    int crc = 0;
+    json_t *cfg = rc == 0 ? load_config(&L, dir, &crc) : NULL;
+    tk_class cls = rc == 0 && crc == 0 ? pick_class(cfg, root, dir) : CLS_FILE;
+    free(dir);
+    if (crc < 0) rc = -1;
     if (rc == 0) rc = parse_model(&L, model);
+    if (rc == 0 && cls != CLS_FILE) {
+        rc = apply_class(&L, cfg, cls);
+        norm = pre = dec = added = NULL;
+    }
     if (rc == 0 && norm && !json_is_null(norm)) {
         t->norm = xcalloc(1, sizeof *t->norm);
         rc = json_is_object(norm) ? parse_norm(&L, norm, t->norm) : jfail(&L, "%s", "'normalizer' is not an object");
@@ -655,14 +883,8 @@ tok_tokenizer *tok_open_json(const char *path) {
     free(pp.v);
     free(ps.v);
     json_decref(root);
-    if (rc == 0) {
-        char *dir = xstrdup(path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        else strcpy(dir, ".");
-        rc = read_config(&L, dir);
-        free(dir);
-    }
+    if (rc == 0) rc = apply_config(&L, cfg, cls);
+    json_decref(cfg);
     if (rc == 0) {
         tk_finish(t);
         set_specials(t);
@@ -884,8 +1106,7 @@ static int build_gguf(tok_tokenizer *t, const gguf_ctx *g) {
         return ev_error("%s: byte-level (gpt2) vocabulary without tokenizer.ggml.merges", t->path);
     }
 
-    /* pipeline */
-    char err[256];
+    /* pipeline: GPT2Tokenizer (with the Split the `pre` name asks for) or LlamaTokenizer */
     if (byte_level) {
         const char *pre = NULL;
         size_t pn = 0;
@@ -893,47 +1114,9 @@ static int build_gguf(tok_tokenizer *t, const gguf_ctx *g) {
         if (gguf_get_str(g, "tokenizer.ggml.pre", &pre, &pn) == 0)
             for (size_t i = 0; i < sizeof PRE_TABLE / sizeof PRE_TABLE[0]; i++)
                 if (strlen(PRE_TABLE[i].name) == pn && !memcmp(PRE_TABLE[i].name, pre, pn)) regex = PRE_TABLE[i].regex;
-        t->pre = xcalloc(1, sizeof *t->pre);
-        if (regex) {
-            t->pre->kind = TP_SEQ;
-            t->pre->kids = xcalloc(2, sizeof *t->pre->kids);
-            t->pre->n_kids = 2;
-            t->pre->kids[0].kind = TP_SPLIT;
-            t->pre->kids[0].behavior = SB_ISOLATED;
-            if (tk_regex_compile(&t->pre->kids[0].re, regex, strlen(regex), 0, err, sizeof err) < 0)
-                return ev_error("%s: built-in regex: %s", t->path, err);
-            t->pre->kids[1].kind = TP_BYTELEVEL;
-        } else {
-            t->pre->kind = TP_BYTELEVEL;
-            t->pre->use_regex = 1;
-            if (tk_regex_compile(&t->pre->re, GPT2_REGEX, strlen(GPT2_REGEX), 0, err, sizeof err) < 0)
-                return ev_error("%s: built-in regex: %s", t->path, err);
-        }
-        t->dec = xcalloc(1, sizeof *t->dec);
-        t->dec->kind = TD_BYTELEVEL;
+        if (set_bytelevel_pipeline(t, regex, 0, 0) < 0) return -1;
     } else {
-        t->byte_fallback = 1;
-        t->fuse_unk = 1;
-        t->pre = xcalloc(1, sizeof *t->pre);
-        t->pre->kind = TP_METASPACE;
-        t->pre->repl_cp = 0x2581;
-        t->pre->repl_len = uni_encode(0x2581, t->pre->repl);
-        t->pre->prepend = PREPEND_FIRST;
-        t->pre->split = 0;
-        t->dec = xcalloc(1, sizeof *t->dec);
-        t->dec->kind = TD_SEQ;
-        t->dec->kids = xcalloc(4, sizeof *t->dec->kids);
-        t->dec->n_kids = 4;
-        t->dec->kids[0].kind = TD_REPLACE;
-        if (tk_regex_compile(&t->dec->kids[0].re, "\xE2\x96\x81", 3, 1, err, sizeof err) < 0)
-            return ev_error("%s: built-in pattern: %s", t->path, err);
-        t->dec->kids[0].str = xstrdup(" ");
-        t->dec->kids[0].str_len = 1;
-        t->dec->kids[1].kind = TD_BYTEFALLBACK;
-        t->dec->kids[2].kind = TD_FUSE;
-        t->dec->kids[3].kind = TD_STRIP;
-        t->dec->kids[3].cp = ' ';
-        t->dec->kids[3].start = 1;
+        if (set_llama_pipeline(t, PREPEND_FIRST) < 0) return -1;
     }
 
     /* the defaults of the class transformers builds (GPT2Tokenizer: <|endoftext|>;

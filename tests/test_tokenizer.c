@@ -3,7 +3,8 @@
  * tests/fixtures/tok/ holds a bank of strings and, for each tokenizer (SmolLM2
  * from its GGUF and as an HF directory, plus Llama-3-, Qwen2- and
  * SentencePiece-style tokenizers trained with `tokenizers`, each as a directory
- * and as a vocab-only GGUF), what transformers gives: input_ids with and
+ * and as a vocab-only GGUF; and directories naming a tokenizer_class that
+ * transformers rebuilds with its own pipeline), what transformers gives: input_ids with and
  * without special tokens, decode(ids), and tokenizers' DecodeStream chunks.
  * tools/gen_tok_fixtures.py writes them. Every string must agree exactly. */
 #include "chat.h"
@@ -33,8 +34,9 @@ static void quiet(int on) {
     }
 }
 
-static const char *const NAMES[] = {"smollm2_gguf", "smollm2_dir", "llama3_dir", "llama3_gguf",
-                                    "qwen2_dir",    "qwen2_gguf",  "spm_dir",    "spm_gguf",    "mix_dir"};
+static const char *const NAMES[] = {"smollm2_gguf", "smollm2_dir", "llama3_dir", "llama3_gguf", "qwen2_dir",
+                                    "qwen2_gguf",   "spm_dir",     "spm_gguf",   "mix_dir",     "gpt2cls",
+                                    "qwen2cls",     "llamacls",    "mistralcls"};
 
 static int same_ids(const int32_t *got, size_t n, const json_t *want) {
     if (!json_is_array(want) || json_array_size(want) != n) return 0;
@@ -59,10 +61,13 @@ static int32_t *ids_of(const json_t *a, size_t *n) {
 /* One tokenizer against its fixture; returns 1 when it ran. */
 static int check_one(const char *name, const json_t *bank, const json_t *convs) {
     char fx[256];
-    snprintf(fx, sizeof fx, "tests/fixtures/tok/%s.json", name);
+    snprintf(fx, sizeof fx, "tests/fixtures/tok/%s.json.gz", name);
     json_error_t err;
-    json_t *ref = json_load_file(fx, JSON_ALLOW_NUL, &err);
-    CHECK(ref != NULL, "%s: %s", fx, err.text);
+    size_t fl;
+    char *raw = ev_read_file(fx, &fl);
+    json_t *ref = raw ? json_loadb(raw, fl, JSON_ALLOW_NUL, &err) : NULL;
+    free(raw);
+    CHECK(ref != NULL, "%s: %s", fx, raw ? err.text : "unreadable");
     if (!ref) return 0;
     const char *path = json_string_value(json_object_get(ref, "path"));
     if (!ev_is_file(path) && !ev_is_dir(path)) {

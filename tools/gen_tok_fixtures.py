@@ -17,7 +17,11 @@ What it writes (all from the reference Python packages, never from evalctl):
   llama3.gguf, qwen2.gguf, spm.gguf  the same vocabularies as vocab-only GGUF
                        files (tokenizer.ggml.model gpt2 with pre llama-bpe / qwen2,
                        and llama with scores), read back through transformers.
-  NAME.json            for each tokenizer: how to open it ("path"), and for every
+  gpt2cls/, qwen2cls/, llamacls/, mistralcls/  the same vocabularies with a
+                       tokenizer_config.json naming a class that transformers v5
+                       rebuilds with its own pipeline (or, for model_type mistral,
+                       does not).
+  NAME.json.gz         for each tokenizer: how to open it ("path"), and for every
                        bank string the ids of tokenizer(s)["input_ids"], the ids
                        without special tokens for a few strings, what
                        tokenizer.decode(ids) gives where it differs from the input,
@@ -27,6 +31,7 @@ Usage: python3 tools/gen_tok_fixtures.py   (from the repository root; needs
 transformers, tokenizers and gguf; no torch: the GGUF reader's torch import is
 stubbed because only metadata is read).
 """
+import gzip
 import json
 import os
 import shutil
@@ -444,9 +449,58 @@ def build_mix(strings, d):
 
 
 def write_json(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
-        f.write("\n")
+    data = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    if path.endswith(".gz"):
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+            f.write(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def added_tokens_decoder(d):
+    """tokenizer_config.json's added_tokens_decoder as transformers v4 saved it."""
+    j = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))
+    return {str(t["id"]): {k: t[k] for k in ("content", "lstrip", "normalized", "rstrip", "single_word", "special")}
+            for t in j["added_tokens"]}
+
+
+def build_class_variants():
+    """Directories whose tokenizer_config.json names a class transformers v5
+    rebuilds from the vocabulary (GPT2Tokenizer, Qwen2Tokenizer, LlamaTokenizer),
+    and one a config.json (model_type mistral) sends back to the file as is."""
+    out = []
+    def variant(name, base, cfg, pre=None, config=None):
+        d = os.path.join(OUT, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        j = json.load(open(os.path.join(OUT, base, "tokenizer.json"), encoding="utf-8"))
+        if pre is not None:
+            j["pre_tokenizer"] = pre
+        write_json(os.path.join(d, "tokenizer.json"), j)
+        cfg = dict(cfg, added_tokens_decoder=added_tokens_decoder(d))
+        write_json(os.path.join(d, "tokenizer_config.json"), cfg)
+        if config:
+            write_json(os.path.join(d, "config.json"), config)
+        out.append((name, d))
+    # SmolLM2's hub layout: Digits + ByteLevel in the file, GPT2Tokenizer named
+    variant("gpt2cls", "llama3", {"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|begin_of_text|>",
+                                   "eos_token": "<|eot_id|>", "unk_token": "<|end_of_text|>",
+                                   "chat_template": CHATML_TEMPLATE, "clean_up_tokenization_spaces": False},
+            pre={"type": "Sequence", "pretokenizers": [
+                {"type": "Digits", "individual_digits": True},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]})
+    variant("qwen2cls", "qwen2", {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None, "eos_token": "<|im_end|>",
+                                   "pad_token": "<|endoftext|>", "chat_template": CHATML_TEMPLATE,
+                                   "clean_up_tokenization_spaces": False},
+            config={"model_type": "qwen2"})
+    variant("llamacls", "spm", {"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+                                 "unk_token": "<unk>", "legacy": False, "add_bos_token": True,
+                                 "chat_template": LLAMA2_TEMPLATE, "clean_up_tokenization_spaces": False})
+    variant("mistralcls", "spm", {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
+                                   "unk_token": "<unk>", "legacy": True, "chat_template": LLAMA2_TEMPLATE},
+            config={"model_type": "mistral"})
+    return out
 
 
 # ----------------------------------------------------------------------------- vocab-only GGUF files
@@ -557,7 +611,7 @@ def reference(name, tok, path, strings, note):
             for gen in (True, False):
                 chat.append({"conv": k, "gen": gen, "ids": chat_ids(tok, conv, gen),
                              "text": tok.apply_chat_template(conv, add_generation_prompt=gen, tokenize=False)})
-    write_json(os.path.join(OUT, name + ".json"),
+    write_json(os.path.join(OUT, name + ".json.gz"),
                dict(meta, ids=ids, decoded=decoded, no_special=plain, stream=stream, chat=chat))
     REFS[name] = (tok, path)
     n_tok = sum(len(x) for x in ids)
@@ -574,6 +628,9 @@ def cli_cases(strings):
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     pick = {s: i for i, s in enumerate(strings)}
+    for old in os.listdir(OUT):
+        if old.endswith(".json") and old not in ("bank.json", "conversations.json"):
+            os.remove(os.path.join(OUT, old))
     cases = [
         ("smollm2_gguf", "", "<|im_start|>user\nHi<|im_end|>\n"),
         ("smollm2_dir", "", "Mixed: English, \u0440\u0443\u0441\u0441\u043a\u0438\u0439, \u4e2d\u6587, \u0627\u0644\u0639\u0631\u0628\u064a\u0629, \u05e2\u05d1\u05e8\u05d9\u05ea, \u0939\u093f\u0928\u094d\u0926\u0940, \u65e5\u672c\u8a9e"),
@@ -659,6 +716,9 @@ def main():
     os.makedirs(d)
     build_mix(strings, d)
     reference("mix_dir", AutoTokenizer.from_pretrained(d), d, strings, "spm vocabulary, other components")
+    for name, d in build_class_variants():
+        t = AutoTokenizer.from_pretrained(d)
+        reference(name, t, d, strings, "tokenizer_class %s: %s" % (json.load(open(os.path.join(d, "tokenizer_config.json"))).get("tokenizer_class"), type(t).__name__))
     write_json(os.path.join(OUT, "conversations.json"), CONVERSATIONS)
     cli_cases(strings)
 
