@@ -355,15 +355,20 @@ static void deq_16bit(const uint8_t *b, float *y, int64_t n, int bf16) {
 
 /* One block of 32 weights of one row, expanded as deq_q4/deq_q8_0 expand it and
  * accumulated into acc exactly as dot_tile accumulates it (k order, one FMA per
- * 8 lanes), so fused_rows gives the bits that rows_f32 + dot_tile give. */
-static inline __attribute__((always_inline)) __m256 fused_blk(int type, const uint8_t *p, const __m256 xv[4],
-                                                              __m256 acc) {
-    __m256 d = _mm256_set1_ps(f16_at(p)), w[4];
+ * 8 lanes), so fused_rows gives the bits that rows_f32 + dot_tile give. Plain
+ * variables rather than small arrays: the sanitizer build (-O1) keeps arrays on
+ * the stack and checks every access, which made it ten times slower. */
+#define EXPAND8(q) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))
+
+static inline __attribute__((always_inline)) __m256 fused_blk(int type, const uint8_t *p, __m256 x0, __m256 x1,
+                                                              __m256 x2, __m256 x3, __m256 acc) {
+    __m256 d = _mm256_set1_ps(f16_at(p)), w0, w1, w2, w3;
     if (type == QT_Q8_0) {
         __m128i q0 = _mm_loadu_si128((const __m128i *)(p + 2)), q1 = _mm_loadu_si128((const __m128i *)(p + 18));
-        __m128i q[4] = {q0, _mm_srli_si128(q0, 8), q1, _mm_srli_si128(q1, 8)};
-        #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[i])), d);
+        w0 = _mm256_mul_ps(EXPAND8(q0), d);
+        w1 = _mm256_mul_ps(EXPAND8(_mm_srli_si128(q0, 8)), d);
+        w2 = _mm256_mul_ps(EXPAND8(q1), d);
+        w3 = _mm256_mul_ps(EXPAND8(_mm_srli_si128(q1, 8)), d);
     } else {
         const __m128i low = _mm_set1_epi8(0x0f);
         __m128i qq = _mm_loadu_si128((const __m128i *)(p + (type == QT_Q4_1 ? 4 : 2)));
@@ -372,18 +377,22 @@ static inline __attribute__((always_inline)) __m256 fused_blk(int type, const ui
             lo = _mm_sub_epi8(lo, _mm_set1_epi8(8));
             hi = _mm_sub_epi8(hi, _mm_set1_epi8(8));
         }
-        __m128i q[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-        #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[i])), d);
+        w0 = _mm256_mul_ps(EXPAND8(lo), d);
+        w1 = _mm256_mul_ps(EXPAND8(_mm_srli_si128(lo, 8)), d);
+        w2 = _mm256_mul_ps(EXPAND8(hi), d);
+        w3 = _mm256_mul_ps(EXPAND8(_mm_srli_si128(hi, 8)), d);
         if (type == QT_Q4_1) {
             __m256 m = _mm256_set1_ps(f16_at(p + 2));
-            #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(w[i], m);
+            w0 = _mm256_add_ps(w0, m);
+            w1 = _mm256_add_ps(w1, m);
+            w2 = _mm256_add_ps(w2, m);
+            w3 = _mm256_add_ps(w3, m);
         }
     }
-    #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) acc = _mm256_fmadd_ps(w[i], xv[i], acc);
-    return acc;
+    acc = _mm256_fmadd_ps(w0, x0, acc);
+    acc = _mm256_fmadd_ps(w1, x1, acc);
+    acc = _mm256_fmadd_ps(w2, x2, acc);
+    return _mm256_fmadd_ps(w3, x3, acc);
 }
 
 static inline __attribute__((always_inline)) void fused_impl(int type, const uint8_t *base, size_t rb, int nb,
@@ -394,13 +403,13 @@ static inline __attribute__((always_inline)) void fused_impl(int type, const uin
         const uint8_t *p0 = base + (size_t)r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int b = 0; b < nb; b++) {
-            __m256 xv[4];
-            #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) xv[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
-            a0 = fused_blk(type, p0 + b * bs, xv, a0);
-            a1 = fused_blk(type, p1 + b * bs, xv, a1);
-            a2 = fused_blk(type, p2 + b * bs, xv, a2);
-            a3 = fused_blk(type, p3 + b * bs, xv, a3);
+            const float *xb = x + b * 32;
+            __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8), x2 = _mm256_loadu_ps(xb + 16),
+                   x3 = _mm256_loadu_ps(xb + 24);
+            a0 = fused_blk(type, p0 + b * bs, x0, x1, x2, x3, a0);
+            a1 = fused_blk(type, p1 + b * bs, x0, x1, x2, x3, a1);
+            a2 = fused_blk(type, p2 + b * bs, x0, x1, x2, x3, a2);
+            a3 = fused_blk(type, p3 + b * bs, x0, x1, x2, x3, a3);
         }
         res[r] = v8_sum((v8)a0);
         res[r + 1] = v8_sum((v8)a1);
@@ -411,10 +420,9 @@ static inline __attribute__((always_inline)) void fused_impl(int type, const uin
         const uint8_t *p0 = base + (size_t)r * rb;
         __m256 a0 = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
-            __m256 xv[4];
-            #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) xv[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
-            a0 = fused_blk(type, p0 + b * bs, xv, a0);
+            const float *xb = x + b * 32;
+            a0 = fused_blk(type, p0 + b * bs, _mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8), _mm256_loadu_ps(xb + 16),
+                           _mm256_loadu_ps(xb + 24), a0);
         }
         res[r] = v8_sum((v8)a0);
     }
