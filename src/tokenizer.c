@@ -1364,6 +1364,8 @@ tok_tokenizer *tk_new(const char *path) {
     for (int i = 0; i < 256; i++) t->byte_ids[i] = -1;
     tk_map_init(&t->vocab, 1024);
     tk_map_init(&t->cache, 4096);
+    tk_map_init(&t->added_map, 64);
+    t->max_added_id = -1;
     trie_init(&t->trie_raw);
     trie_init(&t->trie_norm);
     pthread_mutex_init(&t->lock, NULL);
@@ -1373,10 +1375,22 @@ tok_tokenizer *tk_new(const char *path) {
     return t;
 }
 
+int tk_added_index(const tok_tokenizer *t, const char *s, size_t n) { return tk_map_get(&t->added_map, s, n); }
+
+void tk_clear_added(tok_tokenizer *t) {
+    for (int i = 0; i < t->n_added; i++) {
+        free(t->added[i].content);
+        free(t->added[i].form);
+    }
+    t->n_added = 0;
+    t->max_added_id = -1;
+    tk_map_free(&t->added_map);
+    tk_map_init(&t->added_map, 64);
+}
+
 int32_t tk_token_to_id(const tok_tokenizer *t, const char *s, size_t n) {
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].len == n && memcmp(t->added[i].content, s, n) == 0) return t->added[i].id;
-    return tk_map_get(&t->vocab, s, n);
+    int a = tk_added_index(t, s, n);
+    return a >= 0 ? t->added[a].id : tk_map_get(&t->vocab, s, n);
 }
 
 int32_t tk_add_token(tok_tokenizer *t, const char *s, size_t n, int32_t want_id, int special, int normalized,
@@ -1388,9 +1402,7 @@ int32_t tk_add_token(tok_tokenizer *t, const char *s, size_t n, int32_t want_id,
     a.rstrip = rstrip != 0;
     a.normalized = normalized != 0;
     a.special = special != 0;
-    int existing = -1;
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].len == n && memcmp(t->added[i].content, s, n) == 0) existing = i;
+    int existing = tk_added_index(t, s, n);
     int32_t id;
     if (existing >= 0) {
         id = t->added[existing].id;
@@ -1400,9 +1412,7 @@ int32_t tk_add_token(tok_tokenizer *t, const char *s, size_t n, int32_t want_id,
         if (id < 0) {
             /* AddedVocabulary's next id: past the largest added id when that is
              * beyond the model vocabulary, else the model vocabulary's size */
-            int32_t vs = (int32_t)t->vocab.n, mx = -1;
-            for (int i = 0; i < t->n_added; i++)
-                if (t->added[i].id > mx) mx = t->added[i].id;
+            int32_t vs = (int32_t)t->vocab.n, mx = t->max_added_id;
             id = mx < 0 ? vs : (mx >= vs || vs == 0) ? mx + 1 : vs;
         }
     }
@@ -1426,9 +1436,14 @@ int32_t tk_add_token(tok_tokenizer *t, const char *s, size_t n, int32_t want_id,
         free(t->added[existing].form);
         t->added[existing] = a;
     } else {
-        t->added = xrealloc(t->added, (size_t)(t->n_added + 1) * sizeof *t->added);
+        if (t->n_added == t->cap_added) {
+            t->cap_added = t->cap_added ? 2 * t->cap_added : 64;
+            t->added = xrealloc(t->added, (size_t)t->cap_added * sizeof *t->added);
+        }
+        tk_map_put(&t->added_map, s, n, t->n_added);
         t->added[t->n_added++] = a;
     }
+    if (id > t->max_added_id) t->max_added_id = id;
     return id;
 }
 
@@ -1513,6 +1528,7 @@ void tok_free(tok_tokenizer *t) {
         free(t->added[i].form);
     }
     free(t->added);
+    tk_map_free(&t->added_map);
     free(t->added_of_id);
     free(t->trie_raw.nodes);
     free(t->trie_norm.nodes);

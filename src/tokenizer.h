@@ -35,6 +35,9 @@ struct model;
 /* Each opener returns NULL after one error line naming the file (malformed JSON,
  * an unsupported component type named, merges naming unknown tokens...). */
 tok_tokenizer *tok_open_json(const char *tokenizer_json_path);
+/* tokenizer.json text already in memory, with no tokenizer_config.json (tests,
+ * fuzzing); name stands for the file in error messages. */
+tok_tokenizer *tok_open_json_mem(const char *data, size_t len, const char *name);
 /* g stays the caller's: everything needed is copied. path names g in errors. */
 tok_tokenizer *tok_open_gguf(const gguf_ctx *g, const char *path);
 /* A .gguf file, an HF directory (DIR/tokenizer.json) or a tokenizer.json. */

@@ -156,7 +156,9 @@ struct tok_tokenizer {
 
     /* added vocabulary */
     tk_added *added;
-    int n_added;
+    int n_added, cap_added;
+    tk_map added_map;         /* content -> index into added */
+    int32_t max_added_id;     /* -1: none yet */
     int32_t *added_of_id;     /* [n_ids] index into added, or -1 */
     tk_trie trie_raw, trie_norm; /* normalized=false / normalized=true tokens */
 
@@ -191,6 +193,10 @@ int32_t tk_add_token(tok_tokenizer *t, const char *s, size_t n, int32_t want_id,
                      int normalized, int single_word, int lstrip, int rstrip);
 /* Builds the two tries and the id index after the added tokens are in. */
 void tk_finish(tok_tokenizer *t);
+/* Index into t->added of the added token with this content, or -1. */
+int tk_added_index(const tok_tokenizer *t, const char *s, size_t n);
+/* Drops every added token (a class rebuild starts from the bare vocabulary). */
+void tk_clear_added(tok_tokenizer *t);
 /* Id of a string as token_to_id does it: added tokens first, then the model. */
 int32_t tk_token_to_id(const tok_tokenizer *t, const char *s, size_t n);
 /* Ids the post-processor wraps a single sequence in: prefix, then suffix. */

@@ -495,14 +495,13 @@ static int add_config_token(ld *L, const json_t *v, int special_default) {
             return -1;
     } else
         return 0;
-    for (int i = 0; i < t->n_added; i++) {
-        const tk_added *a = &t->added[i];
-        if (a->len == n && !memcmp(a->content, s, n)) {
-            if (json_is_string(v)) return 0; /* a name only: the existing token stays as it is */
-            if (a->lstrip == (unsigned)lstrip && a->rstrip == (unsigned)rstrip && a->single_word == (unsigned)single &&
-                a->normalized == (unsigned)normalized && a->special == (unsigned)special)
-                return 0;
-        }
+    int ai = tk_added_index(t, s, n);
+    if (ai >= 0) {
+        const tk_added *a = &t->added[ai];
+        if (json_is_string(v)) return 0; /* a name only: the existing token stays as it is */
+        if (a->lstrip == (unsigned)lstrip && a->rstrip == (unsigned)rstrip && a->single_word == (unsigned)single &&
+            a->normalized == (unsigned)normalized && a->special == (unsigned)special)
+            return 0;
     }
     tk_add_token(t, s, n, -1, special, normalized, single, lstrip, rstrip);
     return 0;
@@ -762,11 +761,7 @@ static int set_llama_pipeline(tok_tokenizer *t, int prepend) {
  * post-processor, the class's own model options and pipeline, no added tokens. */
 static int apply_class(ld *L, const json_t *cfg, tk_class cls) {
     tok_tokenizer *t = L->t;
-    for (int i = 0; i < t->n_added; i++) {
-        free(t->added[i].content);
-        free(t->added[i].form);
-    }
-    t->n_added = 0;
+    tk_clear_added(t);
     tk_norm_free(t->norm);
     free(t->norm);
     tk_pretok_free(t->pre);
@@ -809,12 +804,12 @@ static int check_post_ids(const tok_tokenizer *t) {
     return 0;
 }
 
-tok_tokenizer *tok_open_json(const char *path) {
+/* dir: where tokenizer_config.json and friends are looked for; NULL: nowhere. */
+static tok_tokenizer *open_json(const char *data, size_t len, const char *path, const char *dir) {
     json_error_t err;
-    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &err);
+    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, &err);
     if (!root) {
-        if (!ev_is_file(path)) ev_error("%s: cannot open tokenizer file", path);
-        else ev_error("%s: invalid JSON: %s (at byte %d)", path, err.text, err.position);
+        ev_error("%s: invalid JSON: %s (at byte %d)", path, err.text, err.position);
         return NULL;
     }
     tok_tokenizer *t = tk_new(path);
@@ -829,14 +824,9 @@ tok_tokenizer *tok_open_json(const char *path) {
         rc = jfail(&L, "unknown tokenizer.json version '%s'", json_is_string(ver) ? json_string_value(ver) : "?");
     else if (!json_is_object(model)) rc = jfail(&L, "%s", "no 'model' object");
     /* tokenizer_config.json decides whether transformers takes this file as it is */
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else strcpy(dir, ".");
     int crc = 0;
-    json_t *cfg = rc == 0 ? load_config(&L, dir, &crc) : NULL;
-    tk_class cls = rc == 0 && crc == 0 ? pick_class(cfg, root, dir) : CLS_FILE;
-    free(dir);
+    json_t *cfg = rc == 0 && dir ? load_config(&L, dir, &crc) : NULL;
+    tk_class cls = rc == 0 && crc == 0 && dir ? pick_class(cfg, root, dir) : CLS_FILE;
     if (crc < 0) rc = -1;
     if (rc == 0) rc = parse_model(&L, model);
     if (rc == 0 && cls != CLS_FILE) {
@@ -895,6 +885,28 @@ tok_tokenizer *tok_open_json(const char *path) {
         return NULL;
     }
     return t;
+}
+
+tok_tokenizer *tok_open_json(const char *path) {
+    size_t len;
+    if (!ev_is_file(path)) {
+        ev_error("%s: cannot open tokenizer file", path);
+        return NULL;
+    }
+    char *data = ev_read_file(path, &len);
+    if (!data) return NULL;
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    tok_tokenizer *t = open_json(data, len, path, dir);
+    free(dir);
+    free(data);
+    return t;
+}
+
+tok_tokenizer *tok_open_json_mem(const char *data, size_t len, const char *name) {
+    return open_json(data, len, name, NULL);
 }
 
 /* ================================================================ GGUF */
@@ -1126,10 +1138,7 @@ static int build_gguf(tok_tokenizer *t, const gguf_ctx *g) {
     static const char *const llama_defaults[] = {"<s>", "</s>", "<unk>"};
     const char *const *defs = byte_level ? gpt2_defaults : llama_defaults;
     for (int i = 0; i < (byte_level ? 1 : 3); i++) {
-        int present = 0;
-        for (int k = 0; k < t->n_added; k++)
-            if (!strcmp(t->added[k].content, defs[i])) present = 1;
-        if (!present) tk_add_token(t, defs[i], strlen(defs[i]), -1, 1, 0, 0, 0, 0);
+        if (tk_added_index(t, defs[i], strlen(defs[i])) < 0) tk_add_token(t, defs[i], strlen(defs[i]), -1, 1, 0, 0, 0, 0);
     }
     /* added tokens: control ones special, user-defined ones plain */
     for (int pass = 0; pass < 2 && have_types; pass++) {
@@ -1152,10 +1161,8 @@ static int build_gguf(tok_tokenizer *t, const gguf_ctx *g) {
     const char *named[4] = {t->bos, t->eos, unk, pad};
     for (int i = 0; i < 4; i++) {
         if (!named[i] || !named[i][0]) continue;
-        int present = 0;
-        for (int k = 0; k < t->n_added; k++)
-            if (!strcmp(t->added[k].content, named[i])) present = 1;
-        if (!present) tk_add_token(t, named[i], strlen(named[i]), -1, 1, 0, 0, 0, 0);
+        if (tk_added_index(t, named[i], strlen(named[i])) < 0)
+            tk_add_token(t, named[i], strlen(named[i]), -1, 1, 0, 0, 0, 0);
     }
     free(unk);
     free(pad);
