@@ -6,9 +6,12 @@
  *     added tokens with their lstrip/rstrip/single_word/normalized flags,
  *     normalizer, pre_tokenizer, post_processor, decoder), plus
  *     tokenizer_config.json beside it for the bos/eos strings, extra special
- *     tokens and the chat template, as transformers reads them (transformers
- *     ignores add_bos_token/add_eos_token when a tokenizer.json exists: the
- *     file's post_processor decides);
+ *     tokens, added_tokens_decoder and the chat template, as transformers (v5)
+ *     reads them: add_bos_token/add_eos_token are ignored when a tokenizer.json
+ *     exists (the file's post_processor decides), and a tokenizer_class of
+ *     GPT2Tokenizer, Qwen2Tokenizer or LlamaTokenizer (subject to config.json's
+ *     model_type, as AutoTokenizer decides) rebuilds the pipeline the way that
+ *     class does, keeping only the file's vocabulary, merges and post-processor;
  *   - GGUF metadata (tokenizer.ggml.model gpt2 or llama), built the way
  *     transformers' GGUF loader builds it: byte-level BPE with the split regex
  *     llama.cpp's `tokenizer.ggml.pre` names, or SentencePiece BPE with merges
