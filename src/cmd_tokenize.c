@@ -130,16 +130,16 @@ static int do_encode(tok_tokenizer *t, const tok_opts *o, const char *in, size_t
     return 0;
 }
 
-/* The chat template: the override, or the model's own (a tokenizer.json path
- * takes what its directory's config holds). */
+/* The chat template: the override, else the one the tokenizer found beside it
+ * (GGUF metadata, chat_template.jinja, tokenizer_config.json), else chat.c's
+ * own search of a directory (chat_template.json; its error message). */
 static chat_template *find_template(const tok_tokenizer *t, const tok_opts *o) {
-    if (o->chat_template || ev_is_dir(o->model)) return chat_template_for_path(o->model, o->chat_template);
+    if (o->chat_template) return chat_template_for_path(o->model, o->chat_template);
     const char *src = tok_chat_template(t);
-    if (!src) {
-        ev_error("%s: no chat template found; pick one with --chat-template chatml|llama3|mistral|none", o->model);
-        return NULL;
-    }
-    return chat_template_from_string(src, o->model);
+    if (src) return chat_template_from_string(src, o->model);
+    if (ev_is_dir(o->model)) return chat_template_for_path(o->model, NULL);
+    ev_error("%s: no chat template found; pick one with --chat-template chatml|llama3|mistral|none", o->model);
+    return NULL;
 }
 
 static int do_messages(tok_tokenizer *t, const tok_opts *o) {

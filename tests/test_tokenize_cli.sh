@@ -38,6 +38,13 @@ expect_output "--count" "$(wc -w <$CLI/03.out)" "$EVALCTL" tokenize --model $FX/
 expect_output "tokenizer.json path" "$(cat $CLI/03.out)" "$EVALCTL" tokenize --model $FX/llama3/tokenizer.json \
     --file $CLI/03.in
 expect_output "empty text" "" "$EVALCTL" tokenize --model $FX/qwen2 --text ""
+# a config with model_max_length as a 31-digit integer (as transformers v4 wrote it)
+mkdir -p "$T_TMP/bigint"
+cp $FX/qwen2/tokenizer.json "$T_TMP/bigint/"
+sed 's/}$/,"model_max_length":1000000000000000019884624838656}/' $FX/qwen2/tokenizer_config.json \
+    >"$T_TMP/bigint/tokenizer_config.json"
+expect_output "huge model_max_length" "$(cat $CLI/10.out)" "$EVALCTL" tokenize --model "$T_TMP/bigint" \
+    --messages $CLI/10.in --no-generation-prompt
 # encode then decode gives the text back
 round=$("$EVALCTL" tokenize --model $FX/smollm2 --no-special --file $CLI/02.in |
     "$EVALCTL" tokenize --model $FX/smollm2 --decode)
