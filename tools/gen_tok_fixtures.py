@@ -484,7 +484,8 @@ def build_class_variants():
             write_json(os.path.join(d, "config.json"), config)
         out.append((name, d))
     # SmolLM2's hub layout: Digits + ByteLevel in the file, GPT2Tokenizer named
-    variant("gpt2cls", "llama3", {"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|begin_of_text|>",
+    variant("gpt2cls", "llama3", {"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": True,
+                                   "bos_token": "<|begin_of_text|>",
                                    "eos_token": "<|eot_id|>", "unk_token": "<|end_of_text|>",
                                    "chat_template": CHATML_TEMPLATE, "clean_up_tokenization_spaces": False},
             pre={"type": "Sequence", "pretokenizers": [
