@@ -694,7 +694,10 @@ def main():
     sdir = os.path.join(OUT, "smollm2")
     shutil.rmtree(sdir, ignore_errors=True)
     smol.save_pretrained(sdir)
-    write_json(os.path.join(sdir, "tokenizer.json"), json.load(open(os.path.join(sdir, "tokenizer.json"), encoding="utf-8")))
+    # compact, merges as "a b" strings (the smaller of tokenizers' two spellings)
+    sj = json.load(open(os.path.join(sdir, "tokenizer.json"), encoding="utf-8"))
+    sj["model"]["merges"] = [" ".join(m) for m in sj["model"]["merges"]]
+    write_json(os.path.join(sdir, "tokenizer.json"), sj)
     reference("smollm2_gguf", smol, GGUF_MODEL, strings, "transformers AutoTokenizer(gguf_file=...)")
     reference("smollm2_dir", AutoTokenizer.from_pretrained(sdir), sdir, strings, "save_pretrained of the GGUF tokenizer")
 
