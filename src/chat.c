@@ -149,7 +149,7 @@ static chat_template *from_config(const char *path, int *found) {
     *found = 0;
     if (!ev_is_file(path)) return NULL;
     json_error_t je;
-    json_t *cfg = json_load_file(path, 0, &je);
+    json_t *cfg = json_load_file(path, JSON_DECODE_INT_AS_REAL, &je);
     if (!cfg) {
         ev_error("%s: bad JSON: %s (line %d)", path, je.text, je.line);
         *found = -1;
