@@ -2,17 +2,21 @@
  * that the CUDA path and the sparse-attention evaluations are checked against.
  *
  * Weights: dequantised on the fly, a block of FWD_RB rows at a time, into a
- * per-thread fp32 buffer, then multiplied with every token of the chunk. Not
- * once at load: fp32 copies are 4-8x the file (SmolLM2-135M Q4_1: 98 MB in the
- * file, 540 MB as fp32; an 8B model 32 GB), and one-token decode is bound by
- * memory bandwidth, so reading the 4.5-bit weights and expanding them in cache
- * moves far fewer bytes per token than streaming fp32 copies from DRAM. In
- * prefill the expansion of a block is shared by every token of the chunk, so it
- * costs little there. F32 tensors are used in place.
+ * per-thread fp32 buffer, then multiplied with every token of the chunk; for a
+ * single token (decode) the dot products run straight from the quantised
+ * blocks. Not once at load: fp32 copies are 4-8x the file (SmolLM2-135M Q4_1:
+ * 98 MB in the file, 540 MB as fp32; an 8B model 32 GB), and decode has to
+ * stream every weight once per token. Measured on the 2-core dev VM, one
+ * thread, SmolLM2 as Q4_1 against the same weights as an F32 GGUF (same logits,
+ * bit for bit): prefill 119 vs 119 tokens/s (a block's expansion is shared by
+ * the chunk's tokens), decode 21 vs 19 tokens/s, and with two threads the fp32
+ * copy is capped by DRAM (540 MB/token at ~12 GB/s: <= 22 tokens/s) while the
+ * 4.5-bit path reached 31. F32 tensors are used in place.
  *
  * Matmul: y[t][r] = dot(x[t], w[r]) over K, written with 8-lane vectors (GCC
- * vector extensions; FMA when the target has it). A register tile of 4 weight
- * rows x 3 tokens reuses each loaded vector 3-4 times. Every output is summed in
+ * vector extensions; FMA when the target has it). A register tile of FWD_TR
+ * weight rows x FWD_TT tokens (4 x 3: 12 accumulators) reuses each loaded
+ * vector 3-4 times. Every output is summed in
  * one fixed order (8 lane sums in k order, then a fixed horizontal tree, then
  * the K % 8 tail), whatever tile it falls in, so the result is the same bits
  * for any chunk size and for prefill and decode alike.
@@ -36,7 +40,18 @@
 #include <immintrin.h>
 #endif
 
+/* Tunables (-D to experiment). On the dev VM 4x3 and 3x4 tiles were fastest
+ * (~110 prefill tokens/s on one thread at 512 tokens; 2x5, 5x2, 6x2 70-85),
+ * and FWD_RB from 8 to 64 made no measurable difference. */
+#ifndef FWD_RB
 #define FWD_RB 16     /* weight rows dequantised per task */
+#endif
+#ifndef FWD_TR
+#define FWD_TR 4      /* register tile: weight rows (<= 6) ... */
+#endif
+#ifndef FWD_TT
+#define FWD_TT 3      /* ... x tokens (<= 6) */
+#endif
 #define FWD_LM_ROWS 64 /* tokens per LM-head pass in fwd_eval */
 
 /* ------------------------------------------------------------------ context */
@@ -226,21 +241,21 @@ static inline float v8_sum(v8 v) {
 /* res[r][t] = dot(w[r], x[t]) for r < R, t < TT; R and TT are constants at every
  * call site, so GCC unrolls the tile into registers (12 accumulators). */
 static inline __attribute__((always_inline)) void dot_tile(const float *w, int K, const float *x, int ldx, int R,
-                                                           int TT, float res[4][3]) {
-    v8 acc[4][3];
-#pragma GCC unroll 4
+                                                           int TT, float res[FWD_TR][FWD_TT]) {
+    v8 acc[FWD_TR][FWD_TT];
+#pragma GCC unroll 6
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int t = 0; t < TT; t++) acc[r][t] = (v8){0};
     int K8 = K & ~7;
     for (int k = 0; k < K8; k += 8) {
-        v8 xv[3];
-#pragma GCC unroll 3
+        v8 xv[FWD_TT];
+#pragma GCC unroll 6
         for (int t = 0; t < TT; t++) xv[t] = v8_load(x + (size_t)t * ldx + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
             v8 wv = v8_load(w + (size_t)r * K + k);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
             for (int t = 0; t < TT; t++) acc[r][t] = v8_fma(acc[r][t], wv, xv[t]);
         }
     }
@@ -252,14 +267,19 @@ static inline __attribute__((always_inline)) void dot_tile(const float *w, int K
         }
 }
 
-static void dot_tile_any(const float *w, int K, const float *x, int ldx, int R, int TT, float res[4][3]) {
-#define TILE(r, t) case r * 4 + t: dot_tile(w, K, x, ldx, r, t, res); break
-    switch (R * 4 + TT) {
-        TILE(4, 3); TILE(4, 2); TILE(4, 1);
-        TILE(3, 3); TILE(3, 2); TILE(3, 1);
-        TILE(2, 3); TILE(2, 2); TILE(2, 1);
-        TILE(1, 3); TILE(1, 2); TILE(1, 1);
+static void dot_tile_any(const float *w, int K, const float *x, int ldx, int R, int TT,
+                         float res[FWD_TR][FWD_TT]) {
+#define TILE(r, t) case t: if (r <= FWD_TR && t <= FWD_TT) dot_tile(w, K, x, ldx, r, t, res); break
+#define TILE_T(r) switch (TT) { TILE(r, 1); TILE(r, 2); TILE(r, 3); TILE(r, 4); TILE(r, 5); TILE(r, 6); } break
+    switch (R) {
+    case 1: TILE_T(1);
+    case 2: TILE_T(2);
+    case 3: TILE_T(3);
+    case 4: TILE_T(4);
+    case 5: TILE_T(5);
+    case 6: TILE_T(6);
     }
+#undef TILE_T
 #undef TILE
 }
 
@@ -298,7 +318,7 @@ static int slot_claim(fwd_ctx *f) {
  * the floats are identical; quant.c's scalar loops run at about 2 ns an element,
  * which made dequantisation 75% of a decode step. Other types go through
  * qt_dequant. */
-#if defined(__AVX2__) && defined(__F16C__)
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #define FWD_FAST_DEQUANT 1
 
 static inline float f16_at(const uint8_t *p) {
@@ -481,12 +501,12 @@ static inline void epilogue(const mm_out *o, int t, int col, float v) {
 }
 
 static void mm_rows(const mm_job *j, const mm_out *o, const float *w, int r0, int nr) {
-    float res[4][3];
-    for (int t0 = 0; t0 < j->T; t0 += 3) {
-        int tt = j->T - t0 < 3 ? j->T - t0 : 3;
+    float res[FWD_TR][FWD_TT];
+    for (int t0 = 0; t0 < j->T; t0 += FWD_TT) {
+        int tt = j->T - t0 < FWD_TT ? j->T - t0 : FWD_TT;
         const float *x = j->x + (size_t)t0 * j->ldx;
-        for (int rr = 0; rr < nr; rr += 4) {
-            int R = nr - rr < 4 ? nr - rr : 4;
+        for (int rr = 0; rr < nr; rr += FWD_TR) {
+            int R = nr - rr < FWD_TR ? nr - rr : FWD_TR;
             dot_tile_any(w + (size_t)rr * j->K, j->K, x, j->ldx, R, tt, res);
             for (int t = 0; t < tt; t++)
                 for (int r = 0; r < R; r++) epilogue(o, t0 + t, r0 + rr + r, res[r][t]);

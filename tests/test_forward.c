@@ -27,7 +27,11 @@
  * Invariants (no oracle needed): prefill in chunks of 1, 7, 64 and all at once,
  * and prefill n + decode 1 against prefill n+1, give the same logits within
  * 1e-5 of the max-abs (by design they are the same bits); fwd_eval's per-token
- * logits equal fwd_prefill's of each prefix; fwd_generate stops at an eos id. */
+ * logits equal fwd_prefill's of each prefix; fwd_generate stops at an eos id.
+ * Other oracles: the tiny HF models against their GGUF twins (llama.cpp's Q/K
+ * permutation and rope_freqs tensor; within 1e-5), and forward.c's own
+ * vectorised expansion of Q4_0/Q4_1/Q8_0/F16/BF16 against quant.c's (which is
+ * bit-exact against gguf-py) on synthetic one-layer models: the same bits. */
 #include "attention.h"
 #include "forward.h"
 #include "model.h"
