@@ -130,6 +130,7 @@ static void test_invariants(const model *m, const char *name, int n) {
     CHECK_EQ_INT(fwd_n_past(f), n + 1);
 
     /* the cache is full now: one more token is refused and changes nothing */
+    fprintf(stderr, "(expected error follows)\n");
     CHECK(fwd_decode_one(f, ids[0], a, got) == -1, "%s: decode past the context must fail", name);
     CHECK_EQ_INT(fwd_n_past(f), n + 1);
     attn_free(a);
@@ -247,6 +248,7 @@ static void test_generate(model *m, const char *name) {
 }
 
 static void test_errors(const model *m) {
+    fprintf(stderr, "(expected errors follow)\n");
     CHECK(fwd_new(m, 0, 1) == NULL, "n_ctx 0 refused");
     fwd_ctx *f = fwd_new(m, 8, 1);
     attn_ctx *a = dense_attn(m, 8);
