@@ -13,6 +13,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
 int cmd_permtest(int argc, char **argv);
 
 /* Option scanning: at argv[*i], if the argument is `name`, takes the next

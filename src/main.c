@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"generate", cmd_generate, "greedy generation on the CPU, with any attention variant"},
     {"ppl", cmd_ppl, "perplexity of a text file in windows of N tokens"},
     {"bench", cmd_bench, "CPU speed: tokenizer, prefill, decode, attention variants"},
+    {"gen", cmd_gen, "generate benchmark task files (RULER, InfiniteBench synthetic)"},
     {"permtest", cmd_permtest, "paired permutation test that B scores higher than A"},
 };
 
