@@ -16,8 +16,9 @@
  *                total is <= tol counted with two pointers, O(2^(n/2) n) time
  *                and 2^(n/2+1) doubles; n is at most STATS_EXACT_MAX_N (40,
  *                16 MiB), which perms <= STATS_MAX_PERMS guarantees.
- *   monte_carlo: otherwise, perms random sign vectors (each sign a fair coin
- *                from the generator below): p = (count + 1) / (perms + 1),
+ *   monte_carlo: otherwise, perms random sign vectors (each takes the next
+ *                ceil(n/64) outputs of the generator below, bit k of output w
+ *                flipping pair 64 w + k): p = (count + 1) / (perms + 1),
  *                counting the observed statistic as one of the resamples so
  *                that p is never 0 (SciPy's permutation_test does the same).
  * This is scipy.stats.permutation_test((a, b), mean(y - x),
@@ -33,7 +34,10 @@
  * i.e. a flipped mean within 2e-12 * mean(|a| + |b|) below the observed mean
  * is a tie, and ties count as "at least as extreme". Representation and
  * summation errors of the exact path stay below (n + 2) * 2^-52 * sum(|a|+|b|)
- * (< 1e-14 of it for n <= 40), far inside tol; genuinely different means are
+ * (< 1e-14 of it for n <= 40), far inside tol; Monte Carlo sums, taken eight
+ * pairs at a time, stay below (n/8 + 10) * 2^-52 of it, inside tol up to
+ * n = 36000 even in the worst case (ties only move p by their share of the
+ * draws there, and typical errors grow as sqrt(n)); genuinely different means are
  * only merged when they differ in the 12th significant digit of the scores'
  * scale, which evaluation scores never do. SciPy's rule, flipped >= observed -
  * 100 eps |observed|, is scaled by the observed mean alone and can miss a
@@ -45,7 +49,8 @@
  * streams on every platform. Bounded integers use Lemire's multiply-shift
  * with rejection, so they are unbiased.
  *
- * Bootstrap: B resamples of n indices drawn uniformly with replacement; the
+ * Bootstrap: B resamples of n indices drawn uniformly with replacement
+ * (stats_rng_below(n) from the seeded generator, resample after resample); the
  * statistic is the mean of each resample; the interval is the 2.5% and 97.5%
  * quantiles of the B means with numpy's default 'linear' interpolation
  * (Hyndman and Fan's type 7: position q (B - 1) in the sorted means, linear
