@@ -83,10 +83,10 @@
  * 2500 pairs (kv) per sample; depths step over j = 0..n (59 depths) and the key
  * asked is pair int(i*2500/500) of sample i. Here n is the most that fits
  * length L: sample i of N puts the needle at j = floor(i*n/(N-1)) (N = 1:
- * n/2), and asks pair floor(i*n/N). L counts the tokens the model gets for the
- * prompt (template set `tpl`, the tokenizer's BOS/EOS, as infb_prompt_ids
- * encodes it, nothing cut), or with no tokenizer the characters (code points)
- * of the prompt. Every sample has n such that its prompt fits L and n+1 would
+ * n/2), and asks pair floor(i*n/N). L counts the tokens of the prompt (template
+ * set `tpl`) encoded with the tokenizer's BOS/EOS, i.e. what the model gets
+ * when max >= L cuts nothing, or with no tokenizer the characters (code
+ * points) of the prompt. Every sample has n such that its prompt fits L and n+1 would
  * not (passkey and number_string: n is found once, then lowered for a sample
  * whose key or depth tokenizes longer). Records are written as
  * {"id", "context", "input", "answer": str, "options": []}: the answer a

@@ -3,6 +3,7 @@
  * sets, truncate_by_tokens with three tokenizers, the synthetic records of
  * construct_synthetic_dataset.py; then our generator's invariants (fit to L,
  * depths, keys, determinism) and bad input. */
+#include "chat.h"
 #include "infbench.h"
 #include "test.h"
 #include "util.h"
@@ -242,6 +243,15 @@ static void test_truncation(void) {
         tok_free(tok);
     }
     json_decref(texts);
+    /* the non-official chat wrapping: one user message, generation prompt */
+    chat_template *ct = chat_template_from_string(chat_builtin_source("chatml"), "chatml");
+    tok_tokenizer *st = tok_open_path("tests/fixtures/tok/smollm2");
+    char *c = ct && st ? infb_chat_prompt(ct, st, "Q?\n\nThe pass key is") : NULL;
+    CHECK(c && strstr(c, "<|im_start|>user\nQ?\n\nThe pass key is<|im_end|>\n<|im_start|>assistant\n"), "%s",
+          c ? c : "(null)");
+    free(c);
+    chat_template_free(ct);
+    tok_free(st);
     size_t h, t;
     infb_keep(10, 10, &h, &t);
     CHECK(h == 10 && t == 0, "keep all");
