@@ -175,10 +175,17 @@ static int ruler_run(const ruler_opts *o, const int *sel) {
     ruler_config c = {.tok = tok, .tmpl = tmpl, .bos = tok_bos_str(tok), .eos = tok_eos_str(tok), .words = words,
                       .essay = essay, .squad = squad, .hotpotqa = hotpot, .max_seq_length = o->length,
                       .seed = (uint64_t)o->seed};
-    /* every task's minimum first, so that a bad length writes nothing */
+    /* every check first, so that bad input writes nothing */
     for (int i = 0; i < RULER_N_TASKS; i++) {
         long min;
         if (!sel[i]) continue;
+        const ruler_qa *qa = ruler_tasks[i].dataset == RULER_SQUAD ? squad : hotpot;
+        if (ruler_tasks[i].kind == RULER_QA && ruler_qa_n_questions(qa) < (size_t)o->samples) {
+            ev_error("%s: %s has %zu answerable questions, fewer than the %ld samples asked for", ruler_tasks[i].name,
+                     ruler_tasks[i].dataset == RULER_SQUAD ? o->squad : o->hotpotqa, ruler_qa_n_questions(qa),
+                     o->samples);
+            goto done;
+        }
         if (ruler_min_length(&c, &ruler_tasks[i], &min) < 0) goto done;
         if (o->length < min) {
             ev_error("gen ruler: --length %ld is too short for %s: it needs at least %ld tokens", o->length,

@@ -677,7 +677,7 @@ static void json_quote(sbuf *b, const char *s) {
             case '\f': esc = "\\f"; break;
             }
             if (esc) sb_adds(b, esc);
-            else if (c < 0x20) sb_addf(b, "\\u%04x", c);
+            else if (c < 0x20 || c == 0x7f) sb_addf(b, "\\u%04x", c); /* Python escapes all but ' '..'~' */
             else sb_addc(b, (char)c);
             p++;
             continue;

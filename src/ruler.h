@@ -44,13 +44,15 @@
  * ----------------------------------------------------------- the recipe
  * Per task (tokens_to_generate in brackets):
  *   niah_* [128]  needles "One of the special magic {numbers|words|uuids} for
- *                 {key} is: {value}." in a haystack of the noise paragraph
- *                 "The grass is green. ... There and back again." (one per
- *                 line), of essay text cut at sentence boundaries (needles at
- *                 depths drawn from round(linspace(0, 100, 40))%, sorted), or
- *                 of other needles; keys adjective-noun words or UUIDs, values
- *                 7-digit numbers or UUIDs; several needles are put in one
- *                 seed-fixed order; one query ("is"/singular) or several ("are").
+ *                 {key} is: {value}." in a haystack: lines of the noise paragraph
+ *                 "The grass is green. ... There and back again." or of other
+ *                 needles (needles at random line positions), or essay text
+ *                 (needles between sentences, at depths drawn without
+ *                 replacement from round(linspace(0, 100, 40))% of the
+ *                 sentences); keys adjective-noun words or UUIDs, values
+ *                 7-digit numbers or UUIDs; several needles go in one
+ *                 seed-fixed order; one query and value reads "A ... is",
+ *                 several "Some ... are".
  *   vt [30]       a chain VAR A = 12345, VAR B = VAR A, ... (5 variables) among
  *                 noise lines, after an in-context example found to fit 500
  *                 tokens with 3-letter names whose names and value are redrawn
@@ -65,13 +67,15 @@
  *                 ("Document i:\n..."), SQuAD v2.0 (its article's other
  *                 paragraphs first) and HotpotQA (distractor setting); sample i
  *                 asks question i.
- * The haystack size is found as RULER finds it: a probe gives tokens per unit,
- * a binary search over [incremental, 3x the estimate] keeps the largest size
- * whose prompt + tokens_to_generate fits L (fwe: RULER's linear search in steps
- * of (L - 50) / 32 words), then each sample is drawn at that size, shrinking by
- * `incremental` units until it fits. Units and increments: essay words (500),
- * noise or needle lines (25; 5 below 4096), vt noise lines (10; 5 below 4096),
- * cwe words (10), qa documents (10).
+ * The haystack size is found as RULER finds it: a probe prompt gives tokens per
+ * unit, a binary search over [incremental, 3x the estimate] (cwe: 2x) keeps the
+ * largest size whose prompt + tokens_to_generate fits L (vt also counts its
+ * example; fwe: RULER's linear search from (L - 50) / 6 words in steps of
+ * (L - 50) / 32), then each sample is drawn at that size, shrinking by
+ * `incremental` units while it does not fit (so a sample can fall short of L by
+ * up to one increment, as in RULER's files). Units and increments: essay words
+ * (500), noise or needle lines (25; 5 below 4096), vt noise lines (10; 5 below
+ * 4096), cwe words (10), qa documents (10).
  *
  * -------------------------------------------- where we differ, on purpose
  * - Randomness comes from rng.h seeded per task from --seed, not Python's
@@ -87,9 +91,13 @@
  * - Sentences (essay haystack) are split by a rule, not NLTK's Punkt model: a
  *   sentence ends at . ! or ? (and closing quotes or brackets) followed by a
  *   space and a character that is not a lowercase letter.
- * - Distractor needles never reuse a queried key; vt's variable names are
- *   distinct; a sample that cannot be made to fit after 100 draws at the
- *   smallest size is an error (RULER loops forever).
+ * - A sample's keys are distinct and distractor needles never reuse one; vt's
+ *   variable names are distinct (RULER allows the rare repeat, which makes the
+ *   answer ambiguous); a sample that cannot be made to fit after 100 draws at
+ *   the smallest size is an error (RULER loops forever).
+ * - An adjective-noun key is a uniform adjective and a uniform noun of the
+ *   deduplicated lists (RULER: a uniform pick from the set of joined pairs; the
+ *   same but for the few pairs that join to one string).
  * - cwe's word list: wonderwords 2.2.0's nouns, adjectives and verbs as RULER
  *   uses them; beyond their 8169 words RULER takes its english_words.json (a
  *   Git LFS file of unstated origin): we take DIR/english.txt, the lowercase

@@ -92,9 +92,9 @@ expect_error "no word lists" "$T_TMP/nowords/nounlist.txt: cannot open word list
 printf '{"data": [' >$T_TMP/squad.json
 expect_error "bad SQuAD" "squad.json: invalid JSON: .*at byte [0-9]+" \
     "$EVALCTL" gen ruler --model $TOK --length 1024 --out $T_TMP/e --squad $T_TMP/squad.json --tasks qa_1
-expect_error "too many samples for the QA set" "qa_2: the HotpotQA file has 8 answerable questions, fewer than the 9" \
+expect_error "too many samples for the QA set" "qa_2: $FX/hotpotqa.json has 8 answerable questions, fewer than the 9" \
     "$EVALCTL" gen ruler --model $TOK --length 1024 --samples 9 --out $T_TMP/e --hotpotqa $FX/hotpotqa.json \
-    --tasks qa_2
+    --tasks vt,qa_2
 expect_error "bad model" "no-model: " \
     "$EVALCTL" gen ruler --model $T_TMP/no-model --length 1024 --out $T_TMP/e --tasks vt
 only_files "errors write nothing" $T_TMP/e

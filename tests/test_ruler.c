@@ -615,6 +615,23 @@ static int read_text(const char *text) {
     return rc;
 }
 
+/* The writer against Python: json.dumps({"index": 3, "input": "a\u00e9\U0001F600\x01\"\\\\/\x7f\t\n",
+ * "outputs": ["\u2028", ""]}) printed by python3. */
+static void test_writer(void) {
+    static const char want[] = "{\"index\": 3, \"input\": \"a\\u00e9\\ud83d\\ude00\\u0001\\\"\\\\/\\u007f\\t\\n\", "
+                               "\"outputs\": [\"\\u2028\", \"\"]}\n";
+    char *outs[] = {"\xe2\x80\xa8", ""};
+    ruler_record r = {.index = 3, .input = "a\xc3\xa9\xf0\x9f\x98\x80\x01\"\\/\x7f\t\n", .outputs = outs, .n_outputs = 2,
+                      .answer_prefix = ""};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ruler_write_jsonl(f, "memory", &r, 1);
+    fclose(f);
+    CHECK(strcmp(buf, want) == 0, "writer: %s", buf);
+    free(buf);
+}
+
 static void test_reader(void) {
     CHECK_EQ_INT(read_text("{\"index\": 0, \"input\": \"x\", \"outputs\": [\"a\"]}\n\n"
                            "{\"index\": 1, \"input\": \"y\\u00e9\", \"outputs\": [], \"length\": 9, \"pred\": \"z\"}\n"),
@@ -682,6 +699,7 @@ static void test_rng(void) {
 
 int main(void) {
     test_rng();
+    test_writer();
     test_reader();
     CHECK_EQ_INT(RULER_N_TASKS, 13);
     static const char *const names[] = {"niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
@@ -736,6 +754,17 @@ int main(void) {
             }
             ruler_records_free(r, n);
         }
+    }
+
+    /* cwe beyond the wonderwords lists (the fixture's ~790 words): english.txt */
+    {
+        const ruler_task *t = ruler_task_find("cwe");
+        ruler_record *r;
+        ruler_stats st;
+        c.max_seq_length = 32768;
+        CHECK(ruler_generate(&c, t, 1, &r, &st) == 0 && st.haystack > 1000, "cwe at 32768: %ld words", st.haystack);
+        if (r) check_records(&c, t, r, 1, 1, &sq, &hp);
+        ruler_records_free(r, 1);
     }
 
     /* needle depths spread over the whole text (40 samples, essay and noise) */
