@@ -7,7 +7,7 @@
 #   make fuzz         libFuzzer targets for the model-file parsers, bounded time
 #   make deps         install the Debian packages the build needs
 #   make model        fetch and verify the default model into models/
-#   make data         public-domain texts into data/texts/ (from Debian's bible-kjv)
+#   make data         public-domain texts (Debian's bible-kjv) and RULER's word lists (PyPI wonderwords)
 #   make bench        CPU benchmarks
 #   make test-gpu     GPU tests (run through the device machine)
 #
@@ -100,7 +100,7 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # ---------------------------------------------------------------------- setup
-DEB_PKGS := build-essential libjansson-dev libpcre2-dev libutf8proc-dev zlib1g-dev python3 python3-pip unzip ca-certificates bible-kjv
+DEB_PKGS := build-essential libjansson-dev libpcre2-dev libutf8proc-dev zlib1g-dev python3 python3-pip unzip ca-certificates bible-kjv wamerican
 deps:
 	@tools/deps.sh $(DEB_PKGS)
 
@@ -109,6 +109,7 @@ model:
 
 data:
 	@tools/make-texts.sh
+	@tools/fetch-words.sh
 
 bench: all data
 	$(BUILD)/evalctl bench all

@@ -30,17 +30,28 @@ int cli_unknown(const char *cmd, const char *arg);
 /* 1 when arg is -h or --help. */
 int cli_is_help(const char *arg);
 
-/* The attention-variant options generate and ppl share (cmd_generate.c):
- * --variant NAME and repeatable --attn KEY=VALUE. gen_variant_arg works like
- * cli_opt; gen_variant_build makes the variant (dense by default), returning 0
- * or -1 after one error line. */
-#define GEN_MAX_ATTN_OPTS 16
+/* The attention-variant options every model-running command shares: --variant
+ * NAME, the parameters as their own flags (--sink N, --window N, --block N,
+ * --tail N, --gamma N, --dense-layers 0,1,2, --decode dense|sparse) or as
+ * repeatable --attn KEY=VALUE. cli_variant_arg works like cli_opt;
+ * cli_variant_build makes the variant (dense by default), returning 0 or -1
+ * after one error line. CLI_VARIANT_HELP is their usage text. */
+#define CLI_MAX_ATTN_OPTS 16
 typedef struct {
     const char *name;
     int n;
-    const char *kv[GEN_MAX_ATTN_OPTS];
-} gen_variant_opts;
-int gen_variant_arg(int argc, char **argv, int *i, gen_variant_opts *o);
-int gen_variant_build(const gen_variant_opts *o, attn_variant *v);
+    const char *key[CLI_MAX_ATTN_OPTS]; /* NULL: val is "KEY=VALUE" from --attn */
+    const char *val[CLI_MAX_ATTN_OPTS];
+} cli_variant_opts;
+int cli_variant_arg(int argc, char **argv, int *i, cli_variant_opts *o);
+int cli_variant_build(const cli_variant_opts *o, attn_variant *v);
+#define CLI_VARIANT_HELP                                                                                 \
+    "  --variant V        attention in prefill: dense (default), streaming, block, streaming+delta,\n"   \
+    "                     block+delta, streaming+recompute, block+recompute; decode is dense\n"         \
+    "  --sink N           streaming: sink tokens (1024)        --window N  streaming window (2048)\n"   \
+    "  --block N          block: block size (2048)             --tail N    block: dense last rows (128)\n" \
+    "  --gamma N          +delta/+recompute: stride (64)       --decode dense|sparse  (dense)\n"        \
+    "  --dense-layers L   comma list of layers kept dense (none)\n"                                      \
+    "  --attn KEY=VALUE   any of the above as key=value (dense_layers=0,1,2), repeatable\n"
 
 #endif

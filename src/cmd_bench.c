@@ -200,7 +200,7 @@ int cmd_bench(int argc, char **argv) {
     }
     const char *what = argv[0], *mpath = DEFAULT_MODEL, *file = NULL, *v;
     long len = -1, n = 64, threads = 0, chunk = 512, repeat = 1, heads = 32, kv_heads = 8, hd = 128;
-    gen_variant_opts vo = {0};
+    cli_variant_opts vo = {0};
     for (int i = 1; i < argc; i++) {
         int r;
         const char *a = argv[i];
@@ -209,7 +209,7 @@ int cmd_bench(int argc, char **argv) {
             return 0;
         }
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
-            (r = gen_variant_arg(argc, argv, &i, &vo)) != 0) {
+            (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
         }
@@ -227,7 +227,7 @@ int cmd_bench(int argc, char **argv) {
         if (k == sizeof ints / sizeof ints[0]) return cli_unknown("bench", a);
     }
     attn_variant var;
-    if (gen_variant_build(&vo, &var) != 0) return 1;
+    if (cli_variant_build(&vo, &var) != 0) return 1;
     if (!strcmp(what, "tokenize")) return bench_tokenize(mpath, file, repeat);
     if (!strcmp(what, "prefill")) return bench_model(mpath, len > 0 ? (int)len : 2048, 0, threads, chunk, &var);
     if (!strcmp(what, "decode")) return bench_model(mpath, len > 0 ? (int)len : 2048, (int)n, threads, chunk, &var);

@@ -293,6 +293,7 @@ static const struct {
     const char *summary;
 } generators[] = {
     {"ruler", gen_ruler, "RULER's 13 synthetic tasks (NVIDIA/RULER scripts/synthetic.yaml)"},
+    {"infinitebench", cmd_gen_infinitebench, "InfiniteBench's synthetic retrieval tasks (passkey, number_string, kv_retrieval)"},
 };
 
 static void gen_usage(FILE *f) {

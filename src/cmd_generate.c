@@ -1,7 +1,7 @@
 /* cmd_generate.c - `evalctl generate`: greedy generation on the CPU from a text
  * prompt (optionally through the chat template) or from token ids, with any
- * attention variant; prints the completion as it is made. Also the attention
- * variant options that `evalctl ppl` shares. */
+ * attention variant in the prefill; prints the completion as it is made, after a
+ * header line on standard error naming the variant and its parameters. */
 #include "attention.h"
 #include "chat.h"
 #include "cli.h"
@@ -34,49 +34,8 @@ static const char usage[] =
     "  --truncate         keep the last tokens of a prompt longer than the model's context\n"
     "  -t N               threads (default: every core)\n"
     "  --chunk N          prefill chunk in tokens (default 512; the output does not depend on it)\n"
-    "  --variant V        attention: dense (default), streaming, block, streaming+delta, block+delta,\n"
-    "                     streaming+recompute, block+recompute\n"
-    "  --attn KEY=VALUE   a variant parameter: sink, window, block, tail, gamma, decode=dense|sparse,\n"
-    "                     dense_layers=0,1 (repeatable)\n"
+    CLI_VARIANT_HELP
     "  --stats            timings on standard error\n";
-
-/* ------------------------------------------------- attention variant options */
-
-int gen_variant_arg(int argc, char **argv, int *i, gen_variant_opts *o) {
-    const char *v;
-    int r;
-    if ((r = cli_opt(argc, argv, i, "--variant", &v)) != 0) {
-        if (r > 0) o->name = v;
-        return r;
-    }
-    if ((r = cli_opt(argc, argv, i, "--attn", &v)) != 0) {
-        if (r < 0) return r;
-        if (o->n == GEN_MAX_ATTN_OPTS) {
-            fprintf(stderr, "evalctl: --attn: at most %d parameters\n", GEN_MAX_ATTN_OPTS);
-            return -1;
-        }
-        o->kv[o->n++] = v;
-        return 1;
-    }
-    return 0;
-}
-
-int gen_variant_build(const gen_variant_opts *o, attn_variant *v) {
-    const char *name = o->name ? o->name : "dense";
-    if (attn_variant_parse(name, v) != 0)
-        return ev_error("--variant: unknown attention variant '%s' (dense, streaming, block, streaming+delta, "
-                        "block+delta, streaming+recompute, block+recompute)", name);
-    for (int i = 0; i < o->n; i++) {
-        const char *eq = strchr(o->kv[i], '=');
-        char key[32];
-        size_t kl = eq ? (size_t)(eq - o->kv[i]) : 0;
-        if (!eq || kl == 0 || kl >= sizeof key) return ev_error("--attn: expected KEY=VALUE, got '%s'", o->kv[i]);
-        memcpy(key, o->kv[i], kl);
-        key[kl] = '\0';
-        if (attn_variant_set(v, key, eq + 1) != 0) return -1;
-    }
-    return attn_variant_check(v);
-}
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -167,7 +126,7 @@ int cmd_generate(int argc, char **argv) {
     const char *mpath = NULL, *prompt = NULL, *prompt_ids = NULL, *tmpl = NULL, *v;
     long max_new = 128, threads = 0, chunk = 512;
     int chat = 0, print_ids = 0, truncate = 0, stats = 0;
-    gen_variant_opts vo = {0};
+    cli_variant_opts vo = {0};
     for (int i = 0; i < argc; i++) {
         int r;
         const char *a = argv[i];
@@ -178,7 +137,7 @@ int cmd_generate(int argc, char **argv) {
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--prompt", &prompt)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--prompt-ids", &prompt_ids)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--chat-template", &tmpl)) != 0 || (r = gen_variant_arg(argc, argv, &i, &vo)) != 0) {
+            (r = cli_opt(argc, argv, &i, "--chat-template", &tmpl)) != 0 || (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
         }
@@ -204,7 +163,7 @@ int cmd_generate(int argc, char **argv) {
     }
     if (prompt && !*prompt) return ev_error("generate: the prompt is empty"), 1;
     attn_variant var;
-    if (gen_variant_build(&vo, &var) != 0) return 1;
+    if (cli_variant_build(&vo, &var) != 0) return 1;
 
     int32_t *ids = NULL;
     int n = 0;
@@ -233,6 +192,11 @@ int cmd_generate(int argc, char **argv) {
         ev_error("generate: the prompt encodes to no tokens");
         goto done;
     }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->hp.vocab) {
+            ev_error("generate: token id %d is outside the vocabulary (0 .. %d)", (int)ids[i], m->hp.vocab - 1);
+            goto done;
+        }
     int ctx = m->hp.context;
     if (n > ctx) {
         if (!truncate) {
@@ -252,6 +216,9 @@ int cmd_generate(int argc, char **argv) {
     f = fwd_new(m, n_ctx, (int)threads);
     attn = f ? attn_new(&var, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, n) : NULL;
     if (!attn) goto done;
+    char desc[256];
+    attn_variant_describe(&var, desc, sizeof desc);
+    fprintf(stderr, "evalctl generate: %d prompt tokens, %s\n", n, desc);
     if (!print_ids) go.stream = tok_stream_new(tok);
     out = xmalloc(sizeof *out * (size_t)(max_new > 0 ? max_new : 1));
     double t0 = ev_now();

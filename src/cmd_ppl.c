@@ -27,8 +27,8 @@ static const char usage[] =
     "  --ctx N            window length in tokens (2 .. the model's context)\n"
     "  -t N               threads (default: every core)\n"
     "  --chunk N          prefill chunk in tokens (default 512; the result does not depend on it)\n"
-    "  --variant V        attention variant (see evalctl generate --help); the window is the prompt\n"
-    "  --attn KEY=VALUE   a variant parameter (repeatable)\n"
+    CLI_VARIANT_HELP
+    "                     (each window is one prompt prefilled with the variant)\n"
     "  --stats            timings on standard error\n"
     "\n"
     "prints `key: value` lines: tokens, windows, scored, nll (mean, nats), ppl\n";
@@ -37,7 +37,7 @@ int cmd_ppl(int argc, char **argv) {
     const char *mpath = NULL, *file = NULL, *ctx_s = NULL, *v;
     long threads = 0, chunk = 512, ctx = 0;
     int stats = 0;
-    gen_variant_opts vo = {0};
+    cli_variant_opts vo = {0};
     for (int i = 0; i < argc; i++) {
         int r;
         const char *a = argv[i];
@@ -46,7 +46,7 @@ int cmd_ppl(int argc, char **argv) {
             return 0;
         }
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--ctx", &ctx_s)) != 0 || (r = gen_variant_arg(argc, argv, &i, &vo)) != 0) {
+            (r = cli_opt(argc, argv, &i, "--ctx", &ctx_s)) != 0 || (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
         }
@@ -64,7 +64,7 @@ int cmd_ppl(int argc, char **argv) {
     if (cli_int("--ctx", ctx_s, LONG_MIN, LONG_MAX, &ctx) < 0) return 2;
     if (ctx < 2) return ev_error("ppl: --ctx %ld: a window needs at least 2 tokens", ctx), 1;
     attn_variant var;
-    if (gen_variant_build(&vo, &var) != 0) return 1;
+    if (cli_variant_build(&vo, &var) != 0) return 1;
     if (!ev_is_file(file)) return ev_error("%s: no such file", file), 1;
 
     model *m = model_open(mpath);
@@ -103,6 +103,9 @@ int cmd_ppl(int argc, char **argv) {
         windows++;
     }
     double t2 = ev_now();
+    char desc[256];
+    attn_variant_describe(&var, desc, sizeof desc);
+    printf("variant: %s\nattention: %s\nctx: %ld\n", attn_variant_name(&var), desc, ctx);
     printf("tokens: %zu\nwindows: %ld\nscored: %ld\nnll: %.6f\nppl: %.4f\n", n, windows, scored, nll / scored,
            exp(nll / scored));
     ev_xfflush(stdout, "stdout");
