@@ -85,12 +85,19 @@ struct fwd_ctx {
     float *h;                    /* [cap][ffn] silu(gate) * up */
     float *cosb, *sinb;          /* [cap][rope_dim/2] */
     float *logits;               /* [FWD_LM_ROWS][vocab] */
+    fwd_attn_fn attn_hook;       /* sees every layer's attention output (may be NULL) */
+    void *attn_hook_ud;
 };
 
 int fwd_n_ctx(const fwd_ctx *f) { return f->n_ctx; }
 int fwd_n_past(const fwd_ctx *f) { return f->n_past; }
 par_pool *fwd_pool(fwd_ctx *f) { return f->pool; }
 void fwd_reset(fwd_ctx *f) { f->n_past = 0; }
+
+void fwd_set_attn_hook(fwd_ctx *f, fwd_attn_fn fn, void *ud) {
+    f->attn_hook = fn;
+    f->attn_hook_ud = ud;
+}
 
 /* HF _compute_default_rope_parameters, then the scaling, all in fp32 as torch
  * does it (python scalars meet fp32 tensors in fp32). */
@@ -632,6 +639,7 @@ static int run_chunk(fwd_ctx *f, const int32_t *ids, int T, attn_ctx *attn) {
                        f->sinb + (size_t)t * half);
         }
         if (attn_layer(attn, f->pool, l, f->q, p0, T, kl, vl, f->att) != 0) return -1;
+        if (f->attn_hook) f->attn_hook(f->attn_hook_ud, l, p0, T, f->att);
 
         j = (mm_job){.f = f, .x = f->att, .ldx = f->q_dim, .T = T, .K = f->q_dim, .n_out = 1};
         j.out[0] = (mm_out){L->wo, NULL, f->x, H, EPI_ADD};

@@ -31,6 +31,13 @@ void fwd_free(fwd_ctx *f); /* NULL-safe */
 int fwd_n_ctx(const fwd_ctx *f);
 int fwd_n_past(const fwd_ctx *f);    /* positions already in the cache */
 par_pool *fwd_pool(fwd_ctx *f);      /* borrowed; lives as long as f */
+/* Observes attention: fn(ud, layer, pos0, n, out) is called after every layer's
+ * attention with the outputs out[n][n_heads*head_dim] of positions pos0 .. pos0+n-1
+ * (before the output projection); out is valid only during the call. NULL
+ * removes it. The attention-variant tests compare variants with it. */
+typedef void (*fwd_attn_fn)(void *ud, int layer, int pos0, int n, const float *out);
+void fwd_set_attn_hook(fwd_ctx *f, fwd_attn_fn fn, void *ud);
+
 /* Empties the cache (the next token goes to position 0). */
 void fwd_reset(fwd_ctx *f);
 
