@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "forward.h"
 #include "model.h"
+#include "pg19.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -23,7 +24,8 @@ static const char usage[] =
     "usage: evalctl ppl --model PATH --file F --ctx N [options]\n"
     "\n"
     "  --model PATH       a .gguf file or a Hugging Face directory\n"
-    "  --file F           the text (.txt, or .gz inflated)\n"
+    "  --file F           the text: .txt, .txt.gz, JSONL of books with a \"text\" field (PG19 as\n"
+    "                     published), or a directory of those; every book is windowed alone\n"
     "  --ctx N            window length in tokens (2 .. the model's context)\n"
     "  -t N               threads (default: every core)\n"
     "  --chunk N          prefill chunk in tokens (default 512; the result does not depend on it)\n"
@@ -65,59 +67,73 @@ int cmd_ppl(int argc, char **argv) {
     if (ctx < 2) return ev_error("ppl: --ctx %ld: a window needs at least 2 tokens", ctx), 1;
     attn_variant var;
     if (cli_variant_build(&vo, &var) != 0) return 1;
-    if (!ev_is_file(file)) return ev_error("%s: no such file", file), 1;
+    if (!ev_is_file(file) && !ev_is_dir(file)) return ev_error("%s: no such file or directory", file), 1;
 
     model *m = model_open(mpath);
     if (!m) return 1;
     int rc = 1;
     tok_tokenizer *tok = NULL;
     fwd_ctx *f = NULL;
-    char *text = NULL;
+    pg19_books *books = NULL;
     int32_t *ids = NULL;
-    size_t len, n = 0;
+    size_t n = 0, total = 0;
     if (ctx > m->hp.context) {
         ev_error("ppl: --ctx %ld is longer than the model's context of %d", ctx, m->hp.context);
         goto done;
     }
-    if (!(tok = tok_open_model(m)) || !(text = ev_read_file(file, &len))) goto done;
-    double t0 = ev_now();
-    if (tok_encode(tok, text, len, 1, &ids, &n) != 0) goto done;
-    double t1 = ev_now();
-    if (n < 2) {
-        ev_error("%s: %zu tokens: nothing to score", file, n);
-        goto done;
-    }
+    if (!(tok = tok_open_model(m)) || !(books = pg19_open(file))) goto done;
     if (!(f = fwd_new(m, (int)ctx, (int)threads))) goto done;
-    double nll = 0;
-    long scored = 0, windows = 0;
-    for (size_t s = 0; s < n; s += (size_t)ctx) {
-        int w = n - s < (size_t)ctx ? (int)(n - s) : (int)ctx;
-        if (w < 2) break;
-        attn_ctx *a = attn_new(&var, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, w);
-        double part = 0;
-        int k = a ? fwd_score(f, a, ids + s, w, (int)chunk, &part) : -1;
-        attn_free(a);
-        if (k < 0) goto done;
-        nll += part;
-        scored += k;
-        windows++;
-    }
-    double t2 = ev_now();
     char desc[256];
     attn_variant_describe(&var, desc, sizeof desc);
-    printf("variant: %s\nattention: %s\nctx: %ld\n", attn_variant_name(&var), desc, ctx);
-    printf("tokens: %zu\nwindows: %ld\nscored: %ld\nnll: %.6f\nppl: %.4f\n", n, windows, scored, nll / scored,
+    double nll = 0, t_tok = 0, t0 = ev_now();
+    long scored = 0, windows = 0;
+    for (size_t b = 0; b < books->n; b++) {
+        double tb = ev_now();
+        free(ids);
+        ids = NULL;
+        if (pg19_tokenize(tok, &books->books[b], &ids, &n) != 0) goto done;
+        t_tok += ev_now() - tb;
+        total += n;
+        double book_nll = 0;
+        long book_scored = 0, book_windows = 0;
+        for (size_t s = 0; s < n; s += (size_t)ctx) {
+            int w = n - s < (size_t)ctx ? (int)(n - s) : (int)ctx;
+            if (w < 2) break;
+            attn_ctx *a = attn_new(&var, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, w);
+            double part = 0;
+            int k = a ? fwd_score(f, a, ids + s, w, (int)chunk, &part) : -1;
+            attn_free(a);
+            if (k < 0) goto done;
+            book_nll += part;
+            book_scored += k;
+            book_windows++;
+        }
+        /* a file of several books also reports each one, in input order */
+        if (books->n > 1 && book_scored > 0)
+            printf("book: %zu tokens=%zu windows=%ld scored=%ld nll=%.6f ppl=%.4f title=%s\n", b, n, book_windows,
+                   book_scored, book_nll / book_scored, exp(book_nll / book_scored), books->books[b].title);
+        nll += book_nll;
+        scored += book_scored;
+        windows += book_windows;
+    }
+    if (scored == 0) {
+        ev_error("%s: %zu tokens: nothing to score", file, total);
+        goto done;
+    }
+    double t2 = ev_now();
+    printf("variant: %s\nattention: %s\nctx: %ld\nbooks: %zu\n", attn_variant_name(&var), desc, ctx, books->n);
+    printf("tokens: %zu\nwindows: %ld\nscored: %ld\nnll: %.6f\nppl: %.4f\n", total, windows, scored, nll / scored,
            exp(nll / scored));
     ev_xfflush(stdout, "stdout");
     if (stats)
         fprintf(stderr, "evalctl ppl: tokenized in %.3f s; %zu tokens scored in %.2f s (%.1f tokens/s), %d threads, "
-                        "variant %s\n", t1 - t0, n, t2 - t1, n / (t2 - t1), par_threads(fwd_pool(f)),
-                attn_variant_name(&var));
+                        "variant %s\n", t_tok, total, t2 - t0 - t_tok, total / (t2 - t0 - t_tok),
+                par_threads(fwd_pool(f)), attn_variant_name(&var));
     rc = 0;
 done:
     fwd_free(f);
     free(ids);
-    free(text);
+    pg19_close(books);
     tok_free(tok);
     model_close(m);
     return rc;
