@@ -88,7 +88,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  $(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 \
-	    CFLAGS="-O1 -g" EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/$$t || exit 1; \
+	    CFLAGS="-O1 -g -march=x86-64-v3" EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/$$t || exit 1; \
 	  rm -rf build-fuzz/corpus-$$t && mkdir -p build-fuzz/corpus-$$t && \
 	  cp tests/fuzz/corpus_$${t#fuzz_}/* build-fuzz/corpus-$$t/ && \
 	  ASAN_OPTIONS=detect_leaks=1 build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
