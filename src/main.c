@@ -21,6 +21,8 @@ static const struct command commands[] = {
     {"bench", cmd_bench, "CPU speed: tokenizer, prefill, decode, attention variants"},
     {"gen", cmd_gen, "generate benchmark task files (RULER, InfiniteBench synthetic)"},
     {"permtest", cmd_permtest, "paired permutation test that B scores higher than A"},
+    {"run", cmd_run, "run a benchmark config: every task x length x variant x sample, resumable"},
+    {"merge", cmd_merge, "join the shard files of a run directory and write its tables"},
 };
 
 static void usage(FILE *f) {
