@@ -839,6 +839,7 @@ static int append_line(int fd, const char *path, const char *s) {
 
 typedef struct {
     long long total, done, done0; /* items of this shard; done ones; done before this session */
+    long long shown;              /* done at the last line printed */
     double t0, last;
     int tty;
 } progress;
@@ -847,6 +848,8 @@ static void progress_show(progress *p, int final) {
     double now = ev_now(), el = now - p->t0;
     long long made = p->done - p->done0;
     if (!p->tty && !final && made % 10 != 0 && now - p->last < 60) return;
+    if (!p->tty && final && p->shown == p->done) return;
+    p->shown = p->done;
     p->last = now;
     double rate = el > 0 ? made / el : 0;
     double eta = rate > 0 ? (p->total - p->done) / rate : 0;
