@@ -8,7 +8,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int test_passed_, test_failed_;
 
@@ -33,6 +35,41 @@ static int test_passed_, test_failed_;
 static inline int test_done(const char *name) {
     printf("RESULT %s passed=%d failed=%d\n", name, test_passed_, test_failed_);
     return test_failed_ ? 1 : 0;
+}
+
+/* Capturing the error lines a call prints: everything written to stderr between
+ * test_capture_begin() and test_capture_end() is returned (heap, caller frees),
+ * so a test can check that bad input gives exactly one line saying what. */
+static int test_saved_fd_ = -1;
+static FILE *test_cap_;
+
+static inline void test_capture_begin(void) {
+    fflush(stderr);
+    test_cap_ = tmpfile();
+    if (!test_cap_) abort();
+    test_saved_fd_ = dup(2);
+    dup2(fileno(test_cap_), 2);
+}
+
+static inline char *test_capture_end(void) {
+    fflush(stderr);
+    dup2(test_saved_fd_, 2);
+    close(test_saved_fd_);
+    long n = ftell(test_cap_);
+    if (n < 0) n = 0;
+    char *s = malloc((size_t)n + 1);
+    if (!s) abort();
+    rewind(test_cap_);
+    size_t r = fread(s, 1, (size_t)n, test_cap_);
+    s[r] = '\0';
+    fclose(test_cap_);
+    return s;
+}
+
+static inline int test_count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
 }
 
 /* Fixture paths are relative to the repository root, where tests run. */

@@ -19,39 +19,6 @@
 
 #define DIR "tests/fixtures/gguf/"
 
-/* ------------------------------------------------------ capturing error lines */
-
-static int saved_fd = -1;
-static FILE *cap;
-
-static void capture_begin(void) {
-    fflush(stderr);
-    cap = tmpfile();
-    saved_fd = dup(2);
-    dup2(fileno(cap), 2);
-}
-
-/* Restores stderr; returns what was written (heap, caller frees). */
-static char *capture_end(void) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    long n = ftell(cap);
-    if (n < 0) n = 0;
-    char *s = xmalloc((size_t)n + 1);
-    rewind(cap);
-    size_t r = fread(s, 1, (size_t)n, cap);
-    s[r] = '\0';
-    fclose(cap);
-    return s;
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 /* "a|b" matches when either alternative is a substring; "" matches anything. */
 static int matches(const char *text, const char *alts) {
     if (!*alts) return 1;
@@ -289,12 +256,12 @@ static void check_bad(json_t *b) {
     char path[512];
     snprintf(path, sizeof path, DIR "%s", file);
     CHECK(ev_is_file(path), "%s missing", path);
-    capture_begin();
+    test_capture_begin();
     gguf_ctx *g = gguf_open(path);
-    char *err = capture_end();
+    char *err = test_capture_end();
     CHECK(g == NULL, "%s opened but should not", path);
     gguf_close(g);
-    CHECK(count_lines(err) == 1, "%s: %d error lines: %s", path, count_lines(err), err);
+    CHECK(test_count_lines(err) == 1, "%s: %d error lines: %s", path, test_count_lines(err), err);
     CHECK(strncmp(err, "evalctl: " DIR, strlen("evalctl: " DIR)) == 0, "%s: message does not name the file: %s", path,
           err);
     CHECK(matches(err, want), "%s: error \"%s\" lacks \"%s\"", path, err, want);
@@ -303,10 +270,10 @@ static void check_bad(json_t *b) {
     if (!strstr(file, "split")) {
         size_t len;
         char *buf = ev_read_file(path, &len);
-        capture_begin();
+        test_capture_begin();
         gguf_ctx *m = gguf_open_mem(buf, len, file);
-        char *e2 = capture_end();
-        CHECK(m == NULL && count_lines(e2) == 1, "%s: gguf_open_mem: %s", file, e2);
+        char *e2 = test_capture_end();
+        CHECK(m == NULL && test_count_lines(e2) == 1, "%s: gguf_open_mem: %s", file, e2);
         gguf_close(m);
         free(e2);
         free(buf);
@@ -343,11 +310,11 @@ static void sweep(const char *file) {
     char *copy = xmalloc(len);
     for (size_t cut = 0; cut < len; cut++) {
         memcpy(copy, buf, cut);
-        capture_begin();
+        test_capture_begin();
         gguf_ctx *g = gguf_open_mem(copy, cut, "cut");
-        char *e = capture_end();
+        char *e = test_capture_end();
         if (g) opened++;
-        if (count_lines(e) != 1) lines_ok = 0;
+        if (test_count_lines(e) != 1) lines_ok = 0;
         gguf_close(g);
         free(e);
     }
@@ -360,16 +327,16 @@ static void sweep(const char *file) {
             static const unsigned char flips[] = {0xff, 0x01, 0x80};
             memcpy(copy, buf, len);
             copy[i] ^= (char)flips[x];
-            capture_begin();
+            test_capture_begin();
             gguf_ctx *g = gguf_open_mem(copy, len, "flip");
-            char *e = capture_end();
+            char *e = test_capture_end();
             if (g) {
                 oks++;
                 touch_all(g);
-                if (count_lines(e) != 0) lines_ok = 0;
+                if (test_count_lines(e) != 0) lines_ok = 0;
             } else {
                 fails++;
-                if (count_lines(e) != 1) lines_ok = 0;
+                if (test_count_lines(e) != 1) lines_ok = 0;
             }
             gguf_close(g);
             free(e);
@@ -382,13 +349,13 @@ static void sweep(const char *file) {
 
 static void check_misc(void) {
     gguf_close(NULL);
-    capture_begin();
+    test_capture_begin();
     gguf_ctx *g = gguf_open(DIR "does-not-exist.gguf");
     gguf_ctx *d = gguf_open("tests/fixtures/gguf");
     gguf_ctx *m = gguf_open_mem(NULL, 0, NULL);
-    char *e = capture_end();
+    char *e = test_capture_end();
     CHECK(g == NULL && d == NULL && m == NULL, "nonexistent, directory, empty");
-    CHECK_EQ_INT(count_lines(e), 3);
+    CHECK_EQ_INT(test_count_lines(e), 3);
     CHECK(strstr(e, "does-not-exist.gguf") != NULL, "names the missing file");
     free(e);
 

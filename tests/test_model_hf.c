@@ -20,37 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------- stderr capture */
-
-static int saved_fd = -1;
-static FILE *cap;
-
-static void capture_begin(void) {
-    fflush(stderr);
-    cap = tmpfile();
-    saved_fd = dup(2);
-    dup2(fileno(cap), 2);
-}
-
-static char *capture_end(void) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    long n = ftell(cap);
-    char *s = xmalloc((size_t)(n > 0 ? n : 0) + 1);
-    rewind(cap);
-    size_t got = n > 0 ? fread(s, 1, (size_t)n, cap) : 0;
-    s[got] = '\0';
-    fclose(cap);
-    return s;
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 /* ------------------------------------------------------------------ loading */
 
 /* What model_open does, minus validation, so that the loader is tested alone. */
@@ -338,12 +307,12 @@ static const bad_case bad_cases[] = {
 };
 
 static void expect_fail(const char *dir, const char *says) {
-    capture_begin();
+    test_capture_begin();
     int rc;
     model *m = load(dir, &rc);
-    char *err = capture_end();
+    char *err = test_capture_end();
     CHECK(rc == -1, "%s loaded (expected: %s)", dir, says);
-    CHECK(count_lines(err) == 1 && strncmp(err, "evalctl: ", 9) == 0, "%s: want one error line, got: %s", dir, err);
+    CHECK(test_count_lines(err) == 1 && strncmp(err, "evalctl: ", 9) == 0, "%s: want one error line, got: %s", dir, err);
     CHECK(strstr(err, says) != NULL, "%s: error does not say '%s': %s", dir, says, err);
     /* a failed load leaves nothing behind for model_close to trip on */
     CHECK(m->st == NULL && m->tensors == NULL && m->layers == NULL && m->dir == NULL, "%s: leftovers", dir);
@@ -436,9 +405,9 @@ static void test_variants(void) {
     /* defaults: kv heads = heads (then the weights no longer fit), head_dim = hidden/heads */
     m = load_ok("tiny-llama3", "{\"num_key_value_heads\": \"DEL\"}", NULL, &dir);
     CHECK_EQ_INT(m->hp.n_kv_heads, 4);
-    capture_begin();
+    test_capture_begin();
     int vrc = model_validate(m);
-    char *err = capture_end();
+    char *err = test_capture_end();
     CHECK(vrc == -1 && strstr(err, "k_proj") != NULL, "validate should refuse k_proj: %s", err);
     free(err);
     done(m, dir);

@@ -15,38 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------- stderr capture */
-
-static int saved_fd = -1;
-static FILE *cap;
-
-static void capture_begin(void) {
-    fflush(stderr);
-    cap = tmpfile();
-    saved_fd = dup(2);
-    dup2(fileno(cap), 2);
-}
-
-/* Returns what was written to stderr since capture_begin (heap string). */
-static char *capture_end(void) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    long n = ftell(cap);
-    char *s = xmalloc((size_t)(n > 0 ? n : 0) + 1);
-    rewind(cap);
-    size_t got = n > 0 ? fread(s, 1, (size_t)n, cap) : 0;
-    s[got] = '\0';
-    fclose(cap);
-    return s;
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 /* ------------------------------------------------------------------ helpers */
 
 static int hexval(char c) {
@@ -126,12 +94,12 @@ static json_t *load_expected(const char *path) {
  * must appear in it, after FILE when in_problem is set (fixture names say what
  * is wrong with them, so a match in FILE would prove nothing). */
 static void expect_open_fails_at(const char *path, const char *name, int in_problem) {
-    capture_begin();
+    test_capture_begin();
     st_set *s = st_open(path);
-    char *err = capture_end();
+    char *err = test_capture_end();
     CHECK(s == NULL, "%s opened", path);
     st_close(s);
-    CHECK(count_lines(err) == 1 && strncmp(err, "evalctl: ", 9) == 0, "%s: want one error line, got: %s", path,
+    CHECK(test_count_lines(err) == 1 && strncmp(err, "evalctl: ", 9) == 0, "%s: want one error line, got: %s", path,
           err);
     const char *problem = strstr(err + (strlen(err) > 9 ? 9 : 0), ": ");
     CHECK(strstr(in_problem ? (problem ? problem : "") : err, name) != NULL, "%s: error does not say %s: %s", path,
@@ -167,7 +135,7 @@ static void test_valid_file(void) {
     /* every truncation cuts into the data (the last tensor ends at EOF) or the
      * header: none may open, none may read past the shortened buffer */
     int opened = 0;
-    capture_begin();
+    test_capture_begin();
     for (size_t n = 0; buf && n < len; n++) {
         char *copy = xmalloc(n ? n : 1);
         memcpy(copy, buf, n);
@@ -176,9 +144,9 @@ static void test_valid_file(void) {
         st_close(t);
         free(copy);
     }
-    char *err = capture_end();
+    char *err = test_capture_end();
     CHECK_EQ_INT(opened, 0);
-    CHECK_EQ_INT(count_lines(err), len);
+    CHECK_EQ_INT(test_count_lines(err), len);
     free(err);
 
     /* trailing bytes after the last tensor are tolerated (readers index by offset) */
