@@ -49,9 +49,14 @@ endif
 SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/src/%.o,$(SRC)) $(CU_OBJ)
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+# GPU tests (tests/gpu/test_*.c) are compiled and linked by every CUDA build, so CI
+# checks that they build, but run only by `make test-gpu` on a machine with a GPU.
+ifneq ($(NVCC),)
+GPU_TESTS := $(patsubst tests/gpu/%.c,$(BUILD)/tests/gpu/%,$(wildcard tests/gpu/test_*.c))
+endif
 
 .PHONY: all test sanitize fuzz deps model data bench test-gpu clean cuda-status
-all: cuda-status $(BUILD)/evalctl
+all: cuda-status $(BUILD)/evalctl $(GPU_TESTS)
 ifeq ($(BUILD),build)
 all: evalctl
 evalctl: $(BUILD)/evalctl
@@ -74,7 +79,7 @@ $(BUILD)/kernels/%.o: kernels/%.cu
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) $(XCFLAGS) -Itests $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 test: all data $(TESTS)
 	@tests/run.sh $(BUILD) $(BUILD)/evalctl
@@ -114,9 +119,10 @@ data:
 bench: all data
 	$(BUILD)/evalctl bench all
 
+# On the GPU machine: the GPU tests, then the CPU suite with CUDA built in.
 test-gpu:
 	$(MAKE) BUILD=build-gpu all $(patsubst tests/%.c,build-gpu/tests/%,$(wildcard tests/test_*.c))
-	@tests/run.sh build-gpu build-gpu/evalctl
+	@GPU=1 tests/run.sh build-gpu build-gpu/evalctl
 
 clean:
 	rm -rf build build-san build-fuzz build-gpu evalctl

@@ -28,6 +28,13 @@ run_one() {
     pass=$((pass + p))
     fail=$((fail + f))
 }
+# GPU=1 (make test-gpu): the GPU tests first
+if [ "${GPU:-0}" = 1 ]; then
+    for t in "$build"/tests/gpu/test_*; do
+        [ -x "$t" ] || continue
+        run_one "gpu/$(basename "$t")" "$t"
+    done
+fi
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     run_one "$(basename "$t")" "$t"

@@ -1,0 +1,55 @@
+/* attn.h - the CUDA twins of src/attention.c: prefill attention for every
+ * variant (dense, streaming, block, +delta, +recompute) and split-KV decode,
+ * flash-attention style (tiled online softmax, the score matrix is never
+ * materialised). src/attention.h defines the variants; the CPU code there is
+ * the reference every kernel here is tested against (tests/gpu/).
+ *
+ * Layouts (bf16 = __nv_bfloat16, passed as void * so C callers need no CUDA
+ * headers; all pointers are device pointers, row-major):
+ *   q    [n_q][n_heads][head_dim]       RoPE'd queries of positions pos0 .. pos0+n_q-1
+ *   k, v [n_ctx][n_kv_heads][head_dim]  the layer's cache; holds keys 0 .. pos0+n_q-1
+ *   out  [n_q][n_heads][head_dim]
+ * GQA: query head h reads kv head h / (n_heads / n_kv_heads), without copying.
+ * head_dim is 64 or 128. Softmax statistics and accumulation are fp32; scores
+ * are scaled by 1/sqrt(head_dim).
+ *
+ * Semantics are those of attn_layer() in src/attention.h, row by row: rows at
+ * positions >= prompt_len are decode rows; chunks of one prefill come in order
+ * per layer, and a +delta chunk may need the Delta of an anchor that an
+ * earlier chunk computed: `delta` carries it ([n_heads][head_dim] fp32 per
+ * layer, owned by the caller, zeroed by the caller before a new sequence). */
+#ifndef EV_KERNELS_ATTN_H
+#define EV_KERNELS_ATTN_H
+
+#include <stddef.h>
+
+#include "attention.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int n_heads, n_kv_heads, head_dim;
+    int prompt_len;   /* S: rows at positions >= S are decode rows */
+    int dense_layer;  /* 1: this layer is in v->dense_layers (every row dense) */
+} cuda_attn_shape;
+
+/* Scratch (device memory) that cuda_attn_layer needs for n_q rows at most:
+ * bytes to pass as `ws`. */
+size_t cuda_attn_workspace(const attn_variant *v, const cuda_attn_shape *s, int max_n_q);
+
+/* One layer, rows pos0 .. pos0+n_q-1, on `stream` (a cudaStream_t; NULL: the
+ * default stream). delta: [n_heads][head_dim] fp32 device buffer of this
+ * layer (see above; unused unless v->fix == ATTN_FIX_DELTA). ws: workspace of
+ * cuda_attn_workspace(v, s, n_q) bytes or more. Asynchronous: returns 0 after
+ * launching, or -1 after one error line (bad arguments, a launch error). */
+int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, const void *q, int pos0, int n_q,
+                    const void *k, const void *v_cache, void *out, float *delta, void *ws, size_t ws_bytes,
+                    void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
