@@ -4,13 +4,15 @@
  * BOS/EOS), the ids are cut into consecutive windows of --ctx tokens (the last
  * may be shorter; one of fewer than 2 tokens is dropped), every window runs from
  * an empty cache and every token of it but the first is scored by the logits of
- * the position before it. nll is the mean negative log-likelihood in nats over
- * the scored tokens (summed in double), ppl = exp(nll). */
+ * the position before it (ppl.h, shared with `evalctl run`). nll is the mean
+ * negative log-likelihood in nats over the scored tokens (summed in double),
+ * ppl = exp(nll). */
 #include "attention.h"
 #include "cli.h"
 #include "forward.h"
 #include "model.h"
 #include "pg19.h"
+#include "ppl.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -94,20 +96,10 @@ int cmd_ppl(int argc, char **argv) {
         if (pg19_tokenize(tok, &books->books[b], &ids, &n) != 0) goto done;
         t_tok += ev_now() - tb;
         total += n;
-        double book_nll = 0;
-        long book_scored = 0, book_windows = 0;
-        for (size_t s = 0; s < n; s += (size_t)ctx) {
-            int w = n - s < (size_t)ctx ? (int)(n - s) : (int)ctx;
-            if (w < 2) break;
-            attn_ctx *a = attn_new(&var, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, w);
-            double part = 0;
-            int k = a ? fwd_score(f, a, ids + s, w, (int)chunk, &part) : -1;
-            attn_free(a);
-            if (k < 0) goto done;
-            book_nll += part;
-            book_scored += k;
-            book_windows++;
-        }
+        ppl_result pr;
+        if (ppl_score(f, m, &var, ids, n, (size_t)ctx, 0, (int)chunk, &pr) < 0) goto done;
+        double book_nll = pr.nll;
+        long book_scored = pr.scored, book_windows = pr.windows;
         /* a file of several books also reports each one, in input order */
         if (books->n > 1 && book_scored > 0)
             printf("book: %zu tokens=%zu windows=%ld scored=%ld nll=%.6f ppl=%.4f title=%s\n", b, n, book_windows,

@@ -13,12 +13,22 @@
 
 /* ------------------------------------------------------------------------ errors */
 
+/* The last message, for callers that record an error instead of stopping
+ * (evalctl run's per-sample records). */
+static _Thread_local char last_error[1024];
+
 static void vreport(const char *fmt, va_list ap) {
+    va_list aq;
+    va_copy(aq, ap);
+    vsnprintf(last_error, sizeof last_error, fmt, aq);
+    va_end(aq);
     fflush(stdout);
     fputs("evalctl: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }
+
+const char *ev_error_last(void) { return last_error; }
 
 int ev_error(const char *fmt, ...) {
     va_list ap;

@@ -27,6 +27,9 @@
 int ev_error(const char *fmt, ...) EV_PRINTF(1, 2);
 /* Same line, then exit(1). */
 void ev_fatal(const char *fmt, ...) EV_PRINTF(1, 2) EV_NORETURN;
+/* The message of this thread's last ev_error (without "evalctl: "; "" when
+ * none, truncated to 1023 bytes). */
+const char *ev_error_last(void);
 
 /* Allocation that never returns NULL: on failure prints the size and the caller's
  * file:line, then aborts. */
