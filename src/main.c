@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"permtest", cmd_permtest, "paired permutation test that B scores higher than A"},
     {"run", cmd_run, "run a benchmark config: every task x length x variant x sample, resumable"},
     {"merge", cmd_merge, "join the shard files of a run directory and write its tables"},
+    {"tables", cmd_tables, "paper-style tables (CSV, Markdown) and SVG plots from run directories"},
 };
 
 static void usage(FILE *f) {
