@@ -4,8 +4,11 @@
 
 #include "chat.h"
 #include "forward.h"
+#include "infbench.h"
 #include "metric.h"
 #include "model.h"
+#include "pg19.h"
+#include "ppl.h"
 #include "stats.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -14,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +29,15 @@
 
 #define RUN_PERMS 100000 /* Monte Carlo resamples where 2^n is larger (exact below) */
 #define RUN_BOOT 10000   /* bootstrap resamples */
+#define RUN_INFB_SLACK 64 /* KV positions beyond an InfiniteBench truncation length (infbench.h) */
 
 /* ------------------------------------------------------------------ config */
 
 static const char *const keys_run[] = {"name", "model", "backend", "threads", "chunk", "chat_template",
                                        "output_dir", "max_new_tokens", NULL};
-static const char *const keys_bench[] = {"name", "tasks", "lengths", "samples", "seed",
-                                         "essays", "words", "squad", "hotpotqa", NULL};
+static const char *const keys_bench[] = {"name", "tasks", "lengths", "samples", "seed", "data_dir",
+                                         "essays", "words", "squad", "hotpotqa", "template", "chat",
+                                         "books", "max_windows", NULL};
 static const char *const keys_variant[] = {"variant", "sink", "window", "block", "tail",
                                            "gamma", "dense_layers", "decode", NULL};
 static const ini_schema schema[] = {
@@ -117,14 +123,14 @@ int run_config_from_ini(ini *c, run_config *rc) {
     rc->chunk = 512;
     rc->max_new = -1;
     rc->samples = 500;
+    rc->infb_tpl = infb_template_default();
     long seed = 42;
-    const char *bn = NULL, *v;
+    const char *bn = NULL, *v, *tpl = NULL;
     char **items = NULL;
     int n = 0;
     if (ini_check(c, schema, sizeof schema / sizeof schema[0]) < 0) goto fail;
     if (ini_require(c, "run", "name") < 0 || ini_require(c, "run", "model") < 0 ||
-        ini_require(c, "benchmark", "name") < 0 || ini_require(c, "benchmark", "tasks") < 0 ||
-        ini_require(c, "benchmark", "lengths") < 0)
+        ini_require(c, "benchmark", "name") < 0 || ini_require(c, "benchmark", "lengths") < 0)
         goto fail;
     if (ini_get_str(c, "run", "name", &rc->name) < 0 || ini_get_str(c, "run", "model", &rc->model) < 0 ||
         ini_get_str(c, "run", "backend", &rc->backend) < 0 || ini_get_int(c, "run", "threads", 0, 4096, &rc->threads) < 0 ||
@@ -135,7 +141,10 @@ int run_config_from_ini(ini *c, run_config *rc) {
         ini_get_str(c, "benchmark", "name", &bn) < 0 || ini_get_int(c, "benchmark", "samples", 1, 1 << 24, &rc->samples) < 0 ||
         ini_get_int(c, "benchmark", "seed", 0, 0x7fffffffffffffffL, &seed) < 0 ||
         ini_get_str(c, "benchmark", "essays", &rc->essays) < 0 || ini_get_str(c, "benchmark", "words", &rc->words) < 0 ||
-        ini_get_str(c, "benchmark", "squad", &rc->squad) < 0 || ini_get_str(c, "benchmark", "hotpotqa", &rc->hotpotqa) < 0)
+        ini_get_str(c, "benchmark", "squad", &rc->squad) < 0 || ini_get_str(c, "benchmark", "hotpotqa", &rc->hotpotqa) < 0 ||
+        ini_get_str(c, "benchmark", "data_dir", &rc->data_dir) < 0 || ini_get_str(c, "benchmark", "template", &tpl) < 0 ||
+        ini_get_bool(c, "benchmark", "chat", &rc->chat) < 0 || ini_get_str(c, "benchmark", "books", &rc->books) < 0 ||
+        ini_get_int(c, "benchmark", "max_windows", 0, 1L << 30, &rc->max_windows) < 0)
         goto fail;
     rc->seed = (uint64_t)seed;
     if (!name_ok(rc->name)) {
@@ -151,33 +160,97 @@ int run_config_from_ini(ini *c, run_config *rc) {
         ev_error("%s: [run] model: empty", where_of(c, "run", "model"));
         goto fail;
     }
-    if (strcmp(bn, "ruler")) {
-        ev_error("%s: [benchmark] name: '%s' is not a benchmark run supports (ruler)", where_of(c, "benchmark", "name"), bn);
+    if (!strcmp(bn, "ruler")) rc->bench = RUN_RULER;
+    else if (!strcmp(bn, "infinitebench")) rc->bench = RUN_INFBENCH;
+    else if (!strcmp(bn, "pg19")) rc->bench = RUN_PG19;
+    else {
+        ev_error("%s: [benchmark] name: '%s' is not a benchmark run supports (ruler, infinitebench, pg19)",
+                 where_of(c, "benchmark", "name"), bn);
         goto fail;
     }
+    /* the keys each benchmark reads; any other one is a mistake worth stopping for */
+    static const char *const only_ruler[] = {"essays", "words", "squad", "hotpotqa", NULL};
+    static const char *const only_infb[] = {"template", "chat", NULL};
+    static const char *const only_pg19[] = {"books", "max_windows", NULL};
+    static const char *const needs_dir[] = {"data_dir", NULL};
+    const char *const *only[] = {only_ruler, only_infb, only_pg19, needs_dir};
+    const char *for_what[] = {"ruler", "infinitebench", "pg19", "ruler and infinitebench"};
+    for (int g = 0; g < 4; g++) {
+        int ok = g == 3 ? rc->bench != RUN_PG19 : (int)rc->bench == g;
+        for (int k = 0; only[g][k] && !ok; k++)
+            if (ini_get(c, "benchmark", only[g][k])) {
+                ev_error("%s: [benchmark] %s: only for %s, not %s", where_of(c, "benchmark", only[g][k]), only[g][k],
+                         for_what[g], bn);
+                goto fail;
+            }
+    }
+    if (rc->bench == RUN_INFBENCH && ini_require(c, "benchmark", "data_dir") < 0) goto fail;
+    if (rc->bench == RUN_PG19 && ini_require(c, "benchmark", "books") < 0) goto fail;
+    if (rc->bench != RUN_PG19 && ini_require(c, "benchmark", "tasks") < 0) goto fail;
+    if (rc->data_dir && !*rc->data_dir) {
+        ev_error("%s: [benchmark] data_dir: empty", where_of(c, "benchmark", "data_dir"));
+        goto fail;
+    }
+    if (tpl) {
+        int t = infb_template_from_name(tpl);
+        if (t < 0) {
+            ev_error("%s: [benchmark] template: '%s' is not an InfiniteBench template set (open, gpt4, claude2, kimi)",
+                     where_of(c, "benchmark", "template"), tpl);
+            goto fail;
+        }
+        rc->infb_tpl = t;
+    }
+
     v = where_of(c, "benchmark", "tasks");
-    if (ini_get_list(c, "benchmark", "tasks", &items, &n) < 0) goto fail;
+    if (rc->bench == RUN_PG19 && !ini_get(c, "benchmark", "tasks")) {
+        items = xcalloc(1, sizeof *items);
+        items[0] = (char *)"pg19";
+        n = 1;
+    } else if (ini_get_list(c, "benchmark", "tasks", &items, &n) < 0) {
+        goto fail;
+    }
     if (n == 0) {
         ev_error("%s: [benchmark] tasks: empty list", v);
         goto fail;
     }
     rc->tasks = xcalloc((size_t)n, sizeof *rc->tasks);
     for (int i = 0; i < n; i++) {
-        if (!(rc->tasks[i] = ruler_task_find(items[i]))) {
-            ev_error("%s: [benchmark] tasks: unknown RULER task '%s'", v, items[i]);
-            goto fail;
+        run_task *t = &rc->tasks[i];
+        if (rc->bench == RUN_RULER) {
+            if (!(t->ruler = ruler_task_find(items[i]))) {
+                ev_error("%s: [benchmark] tasks: unknown RULER task '%s'", v, items[i]);
+                goto fail;
+            }
+            t->name = t->ruler->name;
+            t->group = t->ruler->kind == RULER_QA;
+            t->max_new = t->ruler->tokens_to_generate;
+            if (!rc->data_dir && t->ruler->kind == RULER_QA &&
+                !(t->ruler->dataset == RULER_SQUAD ? rc->squad : rc->hotpotqa)) {
+                ev_error("%s: [benchmark] tasks: %s needs [benchmark] %s (the dataset's JSON) or data_dir", v,
+                         items[i], t->ruler->dataset == RULER_SQUAD ? "squad" : "hotpotqa");
+                goto fail;
+            }
+        } else if (rc->bench == RUN_INFBENCH) {
+            if ((t->infb = infb_task_from_name(items[i])) < 0) {
+                ev_error("%s: [benchmark] tasks: unknown InfiniteBench task '%s' (%s)", v, items[i], infb_task_names());
+                goto fail;
+            }
+            t->name = infb_task_name(t->infb);
+            t->group = !infb_task_is_synthetic(t->infb);
+            t->max_new = infb_max_new_tokens(t->infb);
+        } else {
+            if (strcmp(items[i], "pg19")) {
+                ev_error("%s: [benchmark] tasks: pg19 has the one task 'pg19', not '%s'", v, items[i]);
+                goto fail;
+            }
+            t->name = "pg19";
         }
+        if (rc->max_new > 0 && rc->bench != RUN_PG19) t->max_new = rc->max_new;
         for (int j = 0; j < i; j++)
-            if (rc->tasks[j] == rc->tasks[i]) {
+            if (!strcmp(rc->tasks[j].name, t->name)) {
                 ev_error("%s: [benchmark] tasks: '%s' twice", v, items[i]);
                 goto fail;
             }
-        if (rc->tasks[i]->kind == RULER_QA &&
-            !(rc->tasks[i]->dataset == RULER_SQUAD ? rc->squad : rc->hotpotqa)) {
-            ev_error("%s: [benchmark] tasks: %s needs [benchmark] %s (the dataset's JSON)", v, items[i],
-                     rc->tasks[i]->dataset == RULER_SQUAD ? "squad" : "hotpotqa");
-            goto fail;
-        }
     }
     rc->n_tasks = n;
     free(items);
@@ -188,13 +261,16 @@ int run_config_from_ini(ini *c, run_config *rc) {
         ev_error("%s: [benchmark] lengths: empty list", v);
         goto fail;
     }
+    /* RULER needs room for a template and an answer; a truncation length or a
+     * perplexity window only needs 2 tokens */
+    long min_len = rc->bench == RUN_RULER ? 64 : 2;
     rc->lengths = xcalloc((size_t)n, sizeof *rc->lengths);
     for (int i = 0; i < n; i++) {
         char *end;
         errno = 0;
         long x = strtol(items[i], &end, 10);
-        if (end == items[i] || *end || errno || x < 64 || x > (1L << 24)) {
-            ev_error("%s: [benchmark] lengths: '%s' is not a length in tokens (64 .. 16777216)", v, items[i]);
+        if (end == items[i] || *end || errno || x < min_len || x > (1L << 24)) {
+            ev_error("%s: [benchmark] lengths: '%s' is not a length in tokens (%ld .. 16777216)", v, items[i], min_len);
             goto fail;
         }
         for (int j = 0; j < i; j++)
@@ -343,6 +419,8 @@ int run_sha256_file(const char *path, char hex[65]) {
 typedef struct {
     long long item;
     double score;
+    double nll;    /* pg19: the book's nll sum and scored tokens */
+    double tokens;
     char *line;
 } run_rec;
 
@@ -364,7 +442,7 @@ static void item_parts(const run_config *rc, long long k, int *li, int *ti, int 
 }
 
 /* The item a record stands for, or -1 after one error line. */
-static long long record_item(const run_config *rc, json_t *j, const char *where, double *score) {
+static long long record_item(const run_config *rc, json_t *j, const char *where, run_rec *out) {
     const char *task = json_string_value(json_object_get(j, "task"));
     const char *var = json_string_value(json_object_get(j, "variant"));
     json_t *len = json_object_get(j, "length"), *idx = json_object_get(j, "index"), *sc = json_object_get(j, "score");
@@ -374,14 +452,21 @@ static long long record_item(const run_config *rc, json_t *j, const char *where,
     for (int i = 0; i < rc->n_lengths; i++)
         if (rc->lengths[i] == json_integer_value(len)) li = i;
     for (int i = 0; i < rc->n_tasks; i++)
-        if (!strcmp(rc->tasks[i]->name, task)) ti = i;
+        if (!strcmp(rc->tasks[i].name, task)) ti = i;
     for (int i = 0; i < rc->n_variants; i++)
         if (!strcmp(rc->variants[i].name, var)) vi = i;
     long long x = json_integer_value(idx);
     if (li < 0 || ti < 0 || vi < 0 || x < 0 || x >= rc->samples)
         return ev_error("%s: record %s/%lld/%s/%lld is not an item of the config", where, task,
                         (long long)json_integer_value(len), var, x);
-    *score = json_number_value(sc);
+    out->score = json_number_value(sc);
+    if (rc->bench == RUN_PG19) {
+        json_t *nll = json_object_get(j, "nll"), *tk = json_object_get(j, "tokens");
+        if (!json_is_number(nll) || !json_is_integer(tk) || json_integer_value(tk) < 0)
+            return ev_error("%s: not a pg19 record (nll, tokens)", where);
+        out->nll = json_number_value(nll);
+        out->tokens = (double)json_integer_value(tk);
+    }
     return item_of(rc, li, ti, vi, (long)x);
 }
 
@@ -417,16 +502,16 @@ static int read_preds(const run_config *rc, const char *path, int repair, run_re
         }
         char where[600];
         snprintf(where, sizeof where, "%s:%d", path, line);
-        double score = 0;
-        long long k = record_item(rc, j, where, &score);
+        run_rec r = {0};
+        long long k = record_item(rc, j, where, &r);
         json_decref(j);
         if (k < 0) {
             free(text);
             return -1;
         }
+        r.item = k;
         *recs = xrealloc(*recs, sizeof **recs * (*n + 1));
-        (*recs)[*n].item = k;
-        (*recs)[*n].score = score;
+        (*recs)[*n] = r;
         (*recs)[*n].line = xmalloc(end - off + 1);
         memcpy((*recs)[*n].line, text + off, end - off);
         (*recs)[*n].line[end - off] = 0;
@@ -439,6 +524,11 @@ static int read_preds(const run_config *rc, const char *path, int repair, run_re
         if (truncate(path, (off_t)good) != 0) return ev_error("%s: truncate: %s", path, strerror(errno));
     }
     return 0;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_rec(const void *a, const void *b) {
@@ -535,7 +625,16 @@ static void csv_field(sbuf *b, const char *s, int last) {
     sb_add(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
-static int is_qa(const ruler_task *t) { return t->kind == RULER_QA; }
+/* pvalues.csv's groups: RULER's synthetic tasks against its QA tasks (the
+ * paper's rebuttal table), InfiniteBench's three synthetic retrieval tasks
+ * against the rest, PG19's books. */
+static int n_groups(const run_config *rc) { return rc->bench == RUN_PG19 ? 1 : 2; }
+
+static const char *group_name(const run_config *rc, int g) {
+    if (rc->bench == RUN_PG19) return "pg19";
+    if (rc->bench == RUN_INFBENCH) return g ? "realistic" : "synthetic";
+    return g ? "qa" : "synthetic";
+}
 
 /* The +delta/+recompute variant vi's base: the first variant without a fix
  * and the same base pattern and parameters; -1 when none. */
@@ -555,43 +654,85 @@ static int base_of(const run_config *rc, int vi) {
     return -1;
 }
 
+/* exp(sum nll / sum tokens), the perplexity of books taken together. */
+static double ppl_of(const double *nll, const double *tok, int n) {
+    double a = 0, b = 0;
+    for (int i = 0; i < n; i++) a += nll[i], b += tok[i];
+    return b > 0 ? exp(a / b) : NAN;
+}
+
+/* The percentile bootstrap of stats.h (the same draws, resample after
+ * resample, and quantiles) with ppl_of as the statistic: books are resampled
+ * whole, so a long book weighs as much in each resample as in the estimate. */
+static int ppl_bootstrap_ci(const double *nll, const double *tok, int n, int B, uint64_t seed, double *lo, double *hi) {
+    double *v = xmalloc(sizeof *v * (size_t)B);
+    stats_rng r;
+    stats_rng_seed(&r, seed);
+    int k = 0;
+    for (int b = 0; b < B; b++) {
+        double a = 0, t = 0;
+        for (int i = 0; i < n; i++) {
+            uint64_t j = stats_rng_below(&r, (uint64_t)n);
+            a += nll[j];
+            t += tok[j];
+        }
+        if (t > 0) v[k++] = exp(a / t); /* a resample of only unscored books has no perplexity */
+    }
+    qsort(v, (size_t)k, sizeof *v, cmp_dbl);
+    *lo = k ? stats_quantile_sorted(v, k, 0.025) : NAN;
+    *hi = k ? stats_quantile_sorted(v, k, 0.975) : NAN;
+    free(v);
+    return 0;
+}
+
 /* summary.csv, pvalues.csv, samples.csv from the complete, sorted records
  * (recs[k].item == k). */
 static int write_tables(const run_config *rc, const char *dir, const run_rec *recs) {
     long S = rc->samples;
-    int rcode = -1;
+    int rcode = -1, pg = rc->bench == RUN_PG19;
     sbuf sum = {0}, pv = {0}, smp = {0};
-    double *x = xmalloc(sizeof *x * (size_t)S * (size_t)rc->n_tasks), *y = xmalloc(sizeof *y * (size_t)S * (size_t)rc->n_tasks);
+    size_t cap = (size_t)S * (size_t)rc->n_tasks;
+    double *x = xmalloc(sizeof *x * cap), *y = xmalloc(sizeof *y * cap);
     char num[64], lo_s[64], hi_s[64];
     sb_printf(&sum, "length,task,variant,n,mean,ci_lo,ci_hi\r\n");
     for (int li = 0; li < rc->n_lengths; li++) {
         for (int ti = 0; ti <= rc->n_tasks; ti++) /* ti == n_tasks: the average rows */
             for (int vi = 0; vi < rc->n_variants; vi++) {
                 double mean, lo, hi;
-                if (ti < rc->n_tasks) {
-                    for (long i = 0; i < S; i++) x[i] = recs[item_of(rc, li, ti, vi, i)].score;
-                    mean = stats_mean(x, (int)S);
-                } else {
-                    /* the mean of task means; bootstrapped over sample indices, each
-                     * index's value being its mean over the tasks */
-                    double m = 0;
-                    for (int t = 0; t < rc->n_tasks; t++) {
-                        for (long i = 0; i < S; i++) y[i] = recs[item_of(rc, li, t, vi, i)].score;
-                        m += stats_mean(y, (int)S);
-                    }
-                    mean = m / rc->n_tasks;
+                if (pg) {
+                    /* one task: its row and the average row are the same perplexity */
                     for (long i = 0; i < S; i++) {
-                        double s = 0;
-                        for (int t = 0; t < rc->n_tasks; t++) s += recs[item_of(rc, li, t, vi, i)].score;
-                        x[i] = s / rc->n_tasks;
+                        x[i] = recs[item_of(rc, li, 0, vi, i)].nll;
+                        y[i] = recs[item_of(rc, li, 0, vi, i)].tokens;
                     }
+                    mean = ppl_of(x, y, (int)S);
+                    if (ppl_bootstrap_ci(x, y, (int)S, RUN_BOOT, rc->seed, &lo, &hi) < 0) goto out;
+                } else {
+                    if (ti < rc->n_tasks) {
+                        for (long i = 0; i < S; i++) x[i] = recs[item_of(rc, li, ti, vi, i)].score;
+                        mean = stats_mean(x, (int)S);
+                    } else {
+                        /* the mean of task means; bootstrapped over sample indices, each
+                         * index's value being its mean over the tasks */
+                        double m = 0;
+                        for (int t = 0; t < rc->n_tasks; t++) {
+                            for (long i = 0; i < S; i++) y[i] = recs[item_of(rc, li, t, vi, i)].score;
+                            m += stats_mean(y, (int)S);
+                        }
+                        mean = m / rc->n_tasks;
+                        for (long i = 0; i < S; i++) {
+                            double s = 0;
+                            for (int t = 0; t < rc->n_tasks; t++) s += recs[item_of(rc, li, t, vi, i)].score;
+                            x[i] = s / rc->n_tasks;
+                        }
+                    }
+                    if (stats_bootstrap_ci(x, (int)S, RUN_BOOT, rc->seed, &lo, &hi) < 0) goto out;
                 }
-                if (stats_bootstrap_ci(x, (int)S, RUN_BOOT, rc->seed, &lo, &hi) < 0) goto out;
                 snprintf(num, sizeof num, "%.4f", mean);
                 snprintf(lo_s, sizeof lo_s, "%.4f", lo);
                 snprintf(hi_s, sizeof hi_s, "%.4f", hi);
                 sb_printf(&sum, "%ld,", rc->lengths[li]);
-                csv_field(&sum, ti < rc->n_tasks ? rc->tasks[ti]->name : "average", 0);
+                csv_field(&sum, ti < rc->n_tasks ? rc->tasks[ti].name : "average", 0);
                 csv_field(&sum, rc->variants[vi].name, 0);
                 sb_printf(&sum, "%ld,%s,%s,%s\r\n", S, num, lo_s, hi_s);
             }
@@ -601,10 +742,10 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
         for (int vi = 0; vi < rc->n_variants; vi++) {
             int bi = base_of(rc, vi);
             if (bi < 0) continue;
-            for (int g = 0; g < 2; g++) { /* 0: the synthetic tasks, 1: QA */
+            for (int g = 0; g < n_groups(rc); g++) {
                 int n = 0;
                 for (int ti = 0; ti < rc->n_tasks; ti++) {
-                    if (is_qa(rc->tasks[ti]) != g) continue;
+                    if (rc->tasks[ti].group != g) continue;
                     for (long i = 0; i < S; i++) {
                         x[n] = recs[item_of(rc, li, ti, bi, i)].score;
                         y[n++] = recs[item_of(rc, li, ti, vi, i)].score;
@@ -612,11 +753,20 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
                 }
                 if (n == 0) continue;
                 stats_perm_result r;
-                if (stats_permtest(x, y, n, RUN_PERMS, rc->seed, &r) < 0) goto out;
-                sb_printf(&pv, "%ld,%s,", rc->lengths[li], g ? "qa" : "synthetic");
+                double mb, mv, md;
+                if (pg) {
+                    /* scores are nll, lower is better: the test that the base's nll is
+                     * higher than the variant's is the test that the variant is better */
+                    if (stats_permtest(y, x, n, RUN_PERMS, rc->seed, &r) < 0) goto out;
+                    mb = r.mean_b, mv = r.mean_a, md = -r.mean_diff;
+                } else {
+                    if (stats_permtest(x, y, n, RUN_PERMS, rc->seed, &r) < 0) goto out;
+                    mb = r.mean_a, mv = r.mean_b, md = r.mean_diff;
+                }
+                sb_printf(&pv, "%ld,%s,", rc->lengths[li], group_name(rc, g));
                 csv_field(&pv, rc->variants[vi].name, 0);
                 csv_field(&pv, rc->variants[bi].name, 0);
-                sb_printf(&pv, "%d,%.4f,%.4f,%.4f,%.6g,%s\r\n", n, r.mean_a, r.mean_b, r.mean_diff, r.p_value,
+                sb_printf(&pv, "%d,%.4f,%.4f,%.4f,%.6g,%s\r\n", n, mb, mv, md, r.p_value,
                           r.exact ? "exact" : "monte_carlo");
             }
         }
@@ -639,7 +789,10 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
                   json_number_value(json_object_get(j, "prefill_s")), json_number_value(json_object_get(j, "decode_s")));
         const char *pr = json_string_value(json_object_get(j, "pred"));
         csv_field(&smp, pr ? pr : "", 0);
-        char *outs = json_dumps(json_object_get(j, "outputs"), JSON_COMPACT | JSON_ENCODE_ANY);
+        /* the references: RULER's outputs, InfiniteBench's answer; PG19 has none */
+        json_t *refs = json_object_get(j, "outputs");
+        if (!refs) refs = json_object_get(j, "answer");
+        char *outs = refs ? json_dumps(refs, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         csv_field(&smp, outs ? outs : "", 1);
         free(outs);
         json_decref(j);
@@ -668,7 +821,7 @@ static int finish(const run_config *rc, const char *dir, run_rec *recs, size_t n
             long idx;
             item_parts(rc, recs[i].item, &li, &ti, &vi, &idx);
             return ev_error("%s: item length %ld task %s variant %s index %ld is there twice", dir, rc->lengths[li],
-                            rc->tasks[ti]->name, rc->variants[vi].name, idx);
+                            rc->tasks[ti].name, rc->variants[vi].name, idx);
         }
     if ((long long)n != n_items(rc)) {
         long long k = 0;
@@ -678,7 +831,7 @@ static int finish(const run_config *rc, const char *dir, run_rec *recs, size_t n
         item_parts(rc, k, &li, &ti, &vi, &idx);
         return ev_error("%s: %lld of %lld items missing (first: length %ld task %s variant %s index %ld); run the "
                         "missing shard(s) again", dir, n_items(rc) - (long long)n, n_items(rc), rc->lengths[li],
-                        rc->tasks[ti]->name, rc->variants[vi].name, idx);
+                        rc->tasks[ti].name, rc->variants[vi].name, idx);
     }
     sbuf all = {0};
     for (size_t i = 0; i < n; i++) {
@@ -858,64 +1011,554 @@ static void progress_show(progress *p, int final) {
     fflush(stderr);
 }
 
+/* --------------------------------------------------------------- the inputs */
+
+/* What a session needs, loaded and checked before the run directory is
+ * touched, so that bad input leaves nothing behind. */
+typedef struct {
+    model *m;
+    tok_tokenizer *tok;
+    chat_template *tmpl;          /* RULER generation, InfiniteBench chat = yes */
+    ruler_words *words;
+    ruler_essay *essay;
+    ruler_qa *squad, *hotpot;
+    pg19_books *books;
+    int32_t **book_ids;           /* [samples]: each book's ids, made on first use */
+    size_t *book_n;
+    fwd_ctx *f;
+    int32_t *out;                 /* [max_new] */
+    long n_ctx, max_new;
+} run_env;
+
+static void env_close(run_env *e) {
+    if (e->book_ids)
+        for (size_t i = 0; e->books && i < e->books->n; i++) free(e->book_ids[i]);
+    free(e->book_ids);
+    free(e->book_n);
+    pg19_close(e->books);
+    free(e->out);
+    fwd_free(e->f);
+    ruler_qa_free(e->squad);
+    ruler_qa_free(e->hotpot);
+    ruler_essay_free(e->essay);
+    ruler_words_free(e->words);
+    chat_template_free(e->tmpl);
+    tok_free(e->tok);
+    model_close(e->m);
+    memset(e, 0, sizeof *e);
+}
+
+/* Line number of the i-th record (0-based) of a JSONL file whose blank lines
+ * readers skip: only for error messages. 0 when it cannot be told. */
+static size_t jsonl_line_of(const char *path, size_t i) {
+    size_t len, line = 0, rec = 0;
+    char *t = ev_read_file(path, &len);
+    if (!t) return 0;
+    for (size_t p = 0; p < len;) {
+        char *nl = memchr(t + p, '\n', len - p);
+        size_t e = nl ? (size_t)(nl - t) : len;
+        line++;
+        size_t k = p;
+        while (k < e && (t[k] == ' ' || t[k] == '\t' || t[k] == '\r')) k++;
+        if (k < e && rec++ == i) {
+            free(t);
+            return line;
+        }
+        p = e + 1;
+    }
+    free(t);
+    return 0;
+}
+
+/* The prepared RULER file of a task at length L (README "Runs"): the length's
+ * directory is DIR/L/data (RULER's run.sh tree), else DIR/L, else DIR itself
+ * when the config has one length; in it the first of TASK.jsonl (gen ruler)
+ * and TASK/validation.jsonl (prepare.py --save_dir). Heap, or NULL after one
+ * error line. */
+static char *ruler_file(const run_config *rc, long L, const char *task) {
+    char num[32], name[128];
+    snprintf(num, sizeof num, "%ld", L);
+    char *d = ev_path_join(rc->data_dir, num), *dd = ev_path_join(d, "data");
+    if (ev_is_dir(dd)) {
+        free(d);
+        d = dd;
+    } else {
+        free(dd);
+        if (!ev_is_dir(d)) {
+            if (rc->n_lengths > 1 || !ev_is_dir(rc->data_dir)) {
+                ev_error("%s: no directory for length %ld ([benchmark] data_dir holds one directory per length, "
+                         "named by it)", d, L);
+                free(d);
+                return NULL;
+            }
+            free(d);
+            d = xstrdup(rc->data_dir);
+        }
+    }
+    snprintf(name, sizeof name, "%s.jsonl", task);
+    char *p = ev_path_join(d, name);
+    if (!ev_is_file(p)) {
+        snprintf(name, sizeof name, "%s/validation.jsonl", task);
+        char *q = ev_path_join(d, name);
+        if (!ev_is_file(q)) {
+            ev_error("%s: no RULER file for %s at length %ld (%s.jsonl or %s/validation.jsonl)", d, task, L, task, task);
+            free(q);
+            q = NULL;
+        }
+        free(p);
+        p = q;
+    }
+    free(d);
+    return p;
+}
+
+/* The official task file DIR/TASK.jsonl (or .jsonl.gz). Heap, or NULL after
+ * one error line. */
+static char *infb_file(const run_config *rc, const char *task) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.jsonl", task);
+    char *p = ev_path_join(rc->data_dir, name);
+    if (ev_is_file(p)) return p;
+    free(p);
+    snprintf(name, sizeof name, "%s.jsonl.gz", task);
+    p = ev_path_join(rc->data_dir, name);
+    if (ev_is_file(p)) return p;
+    free(p);
+    p = ev_path_join(rc->data_dir, task);
+    ev_error("%s.jsonl: no such file (the official InfiniteBench file of task %s)", p, task);
+    free(p);
+    return NULL;
+}
+
+/* A RULER prompt as RULER's pred/call_api.py sends it, input + answer_prefix,
+ * encoded as its HF and vLLM clients do, with the tokenizer's special tokens;
+ * a text that already starts with the BOS token (every chat template that
+ * writes one) gets no second. */
+static int ruler_prompt_ids(run_env *e, const ruler_record *r, int32_t **ids, size_t *n) {
+    size_t la = strlen(r->input), lb = strlen(r->answer_prefix);
+    char *p = xmalloc(la + lb + 1);
+    memcpy(p, r->input, la);
+    memcpy(p + la, r->answer_prefix, lb + 1);
+    const char *bos = tok_bos_str(e->tok);
+    int add = !(bos && *bos && !strncmp(p, bos, strlen(bos)));
+    int rc = tok_encode(e->tok, p, la + lb, add, ids, n);
+    free(p);
+    return rc;
+}
+
+/* An InfiniteBench prompt cut to max tokens as the official open harness does
+ * (infb_prompt_ids); with chat = yes the cut text goes through the chat
+ * template instead (not the official protocol). */
+static int infb_ids(const run_config *rc, run_env *e, const char *text, size_t len, size_t max, int32_t **ids,
+                    size_t *n) {
+    if (!rc->chat) return infb_prompt_ids(e->tok, text, len, max, ids, n);
+    size_t cl;
+    char *cut = infb_truncate(e->tok, text, len, max, &cl, NULL);
+    if (!cut) return -1;
+    char *p = infb_chat_prompt(e->tmpl, e->tok, cut);
+    free(cut);
+    if (!p) return -1;
+    int r = tok_encode(e->tok, p, strlen(p), 0, ids, n);
+    free(p);
+    return r;
+}
+
+static long min_length(const run_config *rc) {
+    long x = rc->lengths[0];
+    for (int i = 1; i < rc->n_lengths; i++)
+        if (rc->lengths[i] < x) x = rc->lengths[i];
+    return x;
+}
+
+/* RULER generation: resources, and the shortest length each task fits. */
+static int check_ruler_gen(const run_config *rc, run_env *e) {
+    const char *wl = where_of(rc->ini, "benchmark", "lengths");
+    int need_words = 0, need_essay = 0;
+    for (int t = 0; t < rc->n_tasks; t++) {
+        const ruler_task *rt = rc->tasks[t].ruler;
+        need_words |= ruler_task_needs_words(rt);
+        need_essay |= ruler_task_needs_essay(rt);
+        if (rt->kind == RULER_QA) {
+            int sq = rt->dataset == RULER_SQUAD;
+            ruler_qa **q = sq ? &e->squad : &e->hotpot;
+            if (!*q && !(*q = ruler_qa_load(sq ? rc->squad : rc->hotpotqa, rt->dataset))) return -1;
+            if (ruler_qa_n_questions(*q) < (size_t)rc->samples)
+                return ev_error("%s: %zu answerable questions, fewer than [benchmark] samples = %ld (%s asks one "
+                                "per sample)", sq ? rc->squad : rc->hotpotqa, ruler_qa_n_questions(*q), rc->samples,
+                                rt->name);
+        }
+    }
+    if (need_words && !e->words && !(e->words = ruler_words_load(rc->words))) return -1;
+    if (need_essay && !e->essay && !(e->essay = ruler_essay_load(rc->essays))) return -1;
+    ruler_config c = {.tok = e->tok, .tmpl = e->tmpl, .bos = tok_bos_str(e->tok), .eos = tok_eos_str(e->tok),
+                      .words = e->words, .essay = e->essay, .squad = e->squad, .hotpotqa = e->hotpot,
+                      .seed = rc->seed};
+    long L = min_length(rc);
+    for (int t = 0; t < rc->n_tasks; t++) {
+        long need;
+        c.max_seq_length = L;
+        if (ruler_min_length(&c, rc->tasks[t].ruler, &need) < 0) return -1;
+        if (need > L)
+            return ev_error("%s: [benchmark] lengths: %ld is too short for %s (its template and answer need %ld "
+                            "tokens)", wl, L, rc->tasks[t].name, need);
+    }
+    return 0;
+}
+
+/* Prepared RULER files: each one there, readable, long enough, and made for
+ * a length no longer than the one it is run at. */
+static int check_ruler_files(const run_config *rc) {
+    for (int li = 0; li < rc->n_lengths; li++)
+        for (int t = 0; t < rc->n_tasks; t++) {
+            char *p = ruler_file(rc, rc->lengths[li], rc->tasks[t].name);
+            if (!p) return -1;
+            ruler_record *r = NULL;
+            size_t n = 0;
+            int bad = ruler_read_jsonl(p, &r, &n) < 0;
+            if (!bad && n < (size_t)rc->samples) {
+                ev_error("%s: %zu records, fewer than [benchmark] samples = %ld", p, n, rc->samples);
+                bad = 1;
+            }
+            for (size_t i = 0; !bad && i < (size_t)rc->samples; i++)
+                if (r[i].length > rc->lengths[li]) {
+                    ev_error("%s:%zu: length: %lld, longer than the %ld this directory is run at (prepared for "
+                             "another length?)", p, jsonl_line_of(p, i), r[i].length, rc->lengths[li]);
+                    bad = 1;
+                }
+            ruler_records_free(r, n);
+            free(p);
+            if (bad) return -1;
+        }
+    return 0;
+}
+
+/* InfiniteBench files: each one there and valid (infb_open checks the prompt
+ * fields of every record), samples records with answers the official scorer
+ * takes, and the shortest length holding each task's prompt without its
+ * context. */
+static int check_infb_files(const run_config *rc, run_env *e) {
+    long L = min_length(rc);
+    for (int t = 0; t < rc->n_tasks; t++) {
+        const char *name = rc->tasks[t].name;
+        char *p = infb_file(rc, name);
+        if (!p) return -1;
+        infb_data *d = infb_open(p, (infb_task)rc->tasks[t].infb);
+        int bad = !d;
+        if (!bad && infb_count(d) < (size_t)rc->samples) {
+            ev_error("%s: %zu records, fewer than [benchmark] samples = %ld", p, infb_count(d), rc->samples);
+            bad = 1;
+        }
+        for (size_t i = 0; !bad && i < (size_t)rc->samples; i++) {
+            char where[4096];
+            infb_where(d, i, where, sizeof where);
+            json_t *rec = infb_record(d, i);
+            double sc;
+            /* the scorer on an empty prediction: fails only on a bad answer field */
+            bad = !rec || metric_infbench(name, "", 0, rec, &sc, where) < 0;
+            if (!bad && i == 0) {
+                json_t *bare = json_deep_copy(rec);
+                json_object_set_new(bare, "context", json_string(""));
+                size_t len, n = 0;
+                int32_t *ids = NULL;
+                char *text = infb_prompt_record(bare, (infb_task)rc->tasks[t].infb, (infb_tpl)rc->infb_tpl, where, &len);
+                bad = !text || infb_ids(rc, e, text, len, (size_t)1 << 40, &ids, &n) < 0;
+                if (!bad && (long)n > L) {
+                    ev_error("%s: [benchmark] lengths: %ld is too short for %s (its prompt without the context is "
+                             "%zu tokens, %s)", where_of(rc->ini, "benchmark", "lengths"), L, name, n, where);
+                    bad = 1;
+                }
+                free(ids);
+                free(text);
+                json_decref(bare);
+            }
+            json_decref(rec);
+        }
+        infb_close(d);
+        free(p);
+        if (bad) return -1;
+    }
+    return 0;
+}
+
+/* Loads the model and checks the benchmark's inputs; sizes the KV cache. */
+static int env_open(const run_config *rc, run_env *e) {
+    memset(e, 0, sizeof *e);
+    long max_len = 0;
+    for (int li = 0; li < rc->n_lengths; li++)
+        if (rc->lengths[li] > max_len) max_len = rc->lengths[li];
+    int need_tmpl = (rc->bench == RUN_RULER && !rc->data_dir) || (rc->bench == RUN_INFBENCH && rc->chat);
+    if (!(e->m = model_open(rc->model)) || !(e->tok = tok_open_model(e->m)) ||
+        (need_tmpl && !(e->tmpl = chat_template_for_model(e->m, rc->chat_template))))
+        goto fail;
+    if (max_len > e->m->hp.context) {
+        ev_error("%s: [benchmark] lengths: %ld is longer than the model's context of %d tokens (%s)",
+                 where_of(rc->ini, "benchmark", "lengths"), max_len, e->m->hp.context, rc->model);
+        goto fail;
+    }
+    for (int t = 0; t < rc->n_tasks; t++)
+        if (rc->tasks[t].max_new > e->max_new) e->max_new = rc->tasks[t].max_new;
+    if (rc->bench == RUN_RULER) {
+        if (rc->data_dir ? check_ruler_files(rc) < 0 : check_ruler_gen(rc, e) < 0) goto fail;
+        /* RULER's lengths count prompt + tokens_to_generate; a larger max_new_tokens needs more room */
+        e->n_ctx = max_len + e->max_new;
+    } else if (rc->bench == RUN_INFBENCH) {
+        if (check_infb_files(rc, e) < 0) goto fail;
+        /* the cut prompt, re-encoded, may come out a few tokens longer (infbench.h) */
+        e->n_ctx = max_len + RUN_INFB_SLACK + e->max_new;
+    } else {
+        if (!(e->books = pg19_open(rc->books))) goto fail;
+        if (e->books->n < (size_t)rc->samples) {
+            ev_error("%s: %zu books, fewer than [benchmark] samples = %ld", rc->books, e->books->n, rc->samples);
+            goto fail;
+        }
+        e->book_ids = xcalloc(e->books->n, sizeof *e->book_ids);
+        e->book_n = xcalloc(e->books->n, sizeof *e->book_n);
+        e->n_ctx = max_len;
+    }
+    if (!(e->f = fwd_new(e->m, (int)e->n_ctx, (int)rc->threads))) goto fail;
+    e->out = xmalloc(sizeof *e->out * (size_t)(e->max_new > 0 ? e->max_new : 1));
+    return 0;
+fail:
+    env_close(e);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- the loop */
+
 static const char *metric_for(const ruler_task *t) {
     /* RULER's synthetic/constants.py: qa uses string_match_part, the rest string_match_all */
     return t->kind == RULER_QA ? "string_match_part" : "string_match_all";
 }
 
-/* Runs the work of one session; *recs gets the records already there. */
-static int work(run_config *rc, const run_opts *o, const char *preds_path, const unsigned char *done,
-                long long todo_total, progress *pg) {
-    int rcode = -1;
-    model *m = NULL;
-    tok_tokenizer *tok = NULL;
-    chat_template *tmpl = NULL;
-    ruler_words *words = NULL;
-    ruler_essay *essay = NULL;
-    ruler_qa *squad = NULL, *hotpot = NULL;
-    fwd_ctx *f = NULL;
-    int32_t *out = NULL;
-    int fd = -1;
-    (void)todo_total;
-    if (!(m = model_open(rc->model)) || !(tok = tok_open_model(m)) || !(tmpl = chat_template_for_model(m, rc->chat_template)))
-        goto done;
-    int need_words = 0, need_essay = 0;
-    for (int t = 0; t < rc->n_tasks; t++) {
-        need_words |= ruler_task_needs_words(rc->tasks[t]);
-        need_essay |= ruler_task_needs_essay(rc->tasks[t]);
-        if (rc->tasks[t]->kind == RULER_QA && rc->tasks[t]->dataset == RULER_SQUAD && !squad &&
-            !(squad = ruler_qa_load(rc->squad, RULER_SQUAD)))
-            goto done;
-        if (rc->tasks[t]->kind == RULER_QA && rc->tasks[t]->dataset == RULER_HOTPOTQA && !hotpot &&
-            !(hotpot = ruler_qa_load(rc->hotpotqa, RULER_HOTPOTQA)))
-            goto done;
+/* The samples of one (length, task), their prompts made on first use. */
+typedef struct {
+    ruler_record *rr;   /* RULER: generated or read */
+    size_t n_rr;
+    infb_data *d;       /* InfiniteBench */
+    char *err;          /* the unit could not be made: every sample records this */
+    int32_t **ids;      /* [samples] */
+    size_t *nids;
+    char **perr;        /* [samples]: why sample i has no prompt */
+} run_unit;
+
+static void unit_free(run_unit *u, long samples) {
+    ruler_records_free(u->rr, u->n_rr);
+    infb_close(u->d);
+    free(u->err);
+    for (long i = 0; u->ids && i < samples; i++) {
+        free(u->ids[i]);
+        free(u->perr[i]);
     }
-    if (need_words && !(words = ruler_words_load(rc->words))) goto done;
-    if (need_essay && !(essay = ruler_essay_load(rc->essays))) goto done;
-    long max_len = 0, max_new = 0;
-    for (int li = 0; li < rc->n_lengths; li++)
-        if (rc->lengths[li] > max_len) max_len = rc->lengths[li];
-    for (int t = 0; t < rc->n_tasks; t++) {
-        long k = rc->max_new > 0 ? rc->max_new : rc->tasks[t]->tokens_to_generate;
-        if (k > max_new) max_new = k;
+    free(u->ids);
+    free(u->nids);
+    free(u->perr);
+}
+
+static void unit_load(const run_config *rc, run_env *e, int li, int ti, run_unit *u) {
+    memset(u, 0, sizeof *u);
+    u->ids = xcalloc((size_t)rc->samples, sizeof *u->ids);
+    u->nids = xcalloc((size_t)rc->samples, sizeof *u->nids);
+    u->perr = xcalloc((size_t)rc->samples, sizeof *u->perr);
+    const run_task *t = &rc->tasks[ti];
+    int bad = 0;
+    if (rc->bench == RUN_RULER && !rc->data_dir) {
+        ruler_config c = {.tok = e->tok, .tmpl = e->tmpl, .bos = tok_bos_str(e->tok), .eos = tok_eos_str(e->tok),
+                          .words = e->words, .essay = e->essay, .squad = e->squad, .hotpotqa = e->hotpot,
+                          .seed = rc->seed, .max_seq_length = rc->lengths[li]};
+        bad = ruler_generate(&c, t->ruler, (size_t)rc->samples, &u->rr, NULL) < 0;
+        if (!bad) u->n_rr = (size_t)rc->samples;
+    } else if (rc->bench == RUN_RULER) {
+        char *p = ruler_file(rc, rc->lengths[li], t->name);
+        bad = !p || ruler_read_jsonl(p, &u->rr, &u->n_rr) < 0;
+        if (!bad && u->n_rr < (size_t)rc->samples) bad = ev_error("%s: fewer records than before", p) < 0;
+        free(p);
+    } else if (rc->bench == RUN_INFBENCH) {
+        char *p = infb_file(rc, t->name);
+        bad = !p || !(u->d = infb_open(p, (infb_task)t->infb));
+        if (!bad && infb_count(u->d) < (size_t)rc->samples) bad = ev_error("%s: fewer records than before", p) < 0;
+        free(p);
     }
-    if (max_len > m->hp.context) {
-        ev_error("%s: length %ld is longer than the model's context of %d tokens", rc->model, max_len, m->hp.context);
-        goto done;
+    if (bad) u->err = xstrdup(ev_error_last());
+}
+
+/* Sample i's prompt ids (0), or -1 with u->perr[i] set. */
+static int unit_prompt(const run_config *rc, run_env *e, int li, run_unit *u, long i) {
+    if (u->ids[i]) return 0;
+    if (u->perr[i]) return -1;
+    int r;
+    if (u->rr) {
+        r = ruler_prompt_ids(e, &u->rr[i], &u->ids[i], &u->nids[i]);
+    } else {
+        size_t len;
+        char *text = infb_prompt(u->d, (size_t)i, (infb_tpl)rc->infb_tpl, &len);
+        r = text ? infb_ids(rc, e, text, len, (size_t)rc->lengths[li], &u->ids[i], &u->nids[i]) : -1;
+        free(text);
     }
-    /* RULER's lengths count prompt + tokens_to_generate; a larger max_new_tokens needs more room */
-    long n_ctx = max_len + max_new;
-    if (!(f = fwd_new(m, (int)n_ctx, (int)rc->threads))) goto done;
-    out = xmalloc(sizeof *out * (size_t)max_new);
-    if ((fd = open(preds_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) < 0) {
-        ev_error("%s: %s", preds_path, strerror(errno));
-        goto done;
+    if (r < 0) {
+        free(u->ids[i]);
+        u->ids[i] = NULL;
+        u->perr[i] = xstrdup(ev_error_last());
+        return -1;
     }
-    ruler_config c = {.tok = tok, .tmpl = tmpl, .bos = tok_bos_str(tok), .eos = tok_eos_str(tok), .words = words,
-                      .essay = essay, .squad = squad, .hotpotqa = hotpot, .seed = rc->seed};
-    for (int li = 0; li < rc->n_lengths; li++)
-        for (int ti = 0; ti < rc->n_tasks; ti++) {
-            const ruler_task *t = rc->tasks[ti];
+    return 0;
+}
+
+/* Greedy generation of one prompt under one variant: *pred (heap, end token
+ * dropped, invalid UTF-8 replaced). -1 after one error line. */
+static int generate(const run_config *rc, run_env *e, int vi, const int32_t *ids, int np, int max_new,
+                    const char *what, char **pred, int *k_new, double *pre, double *dec) {
+    const model *m = e->m;
+    if (np < 1) return ev_error("%s: empty prompt", what);
+    if (np > m->hp.context)
+        return ev_error("%s: prompt of %d tokens is longer than the model's context of %d", what, np, m->hp.context);
+    if (np >= e->n_ctx)
+        return ev_error("%s: prompt of %d tokens leaves no room to answer in the KV cache of %ld positions", what, np,
+                        e->n_ctx);
+    attn_ctx *a = attn_new(&rc->variants[vi].v, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, np);
+    if (!a) return -1;
+    tok_timer tt = {0};
+    double t0 = ev_now();
+    int k = fwd_generate(e->f, a, ids, np, (int)rc->chunk, max_new, e->out, on_tok, &tt);
+    double t1 = ev_now();
+    attn_free(a);
+    if (k < 0) return -1;
+    int keep = k;
+    for (int j = 0; keep > 0 && j < m->hp.n_eos; j++)
+        if (e->out[keep - 1] == m->hp.eos_ids[j]) {
+            keep--;
+            break;
+        }
+    size_t plen;
+    char *raw = tok_decode(e->tok, e->out, (size_t)keep, &plen);
+    if (!raw) return -1;
+    *pred = utf8_fix(raw, plen);
+    free(raw);
+    *k_new = k;
+    *pre = tt.n ? tt.t_first - t0 : t1 - t0;
+    *dec = t1 - t0 - *pre;
+    return 0;
+}
+
+/* The record of a generation item (RULER, InfiniteBench). */
+static json_t *item_generate(const run_config *rc, run_env *e, run_unit *u, int li, int ti, int vi, long i) {
+    const run_task *t = &rc->tasks[ti];
+    char what[256];
+    snprintf(what, sizeof what, "%s length %ld index %ld variant %s", t->name, rc->lengths[li], i,
+             rc->variants[vi].name);
+    const char *err = u->err;
+    char *pred = NULL, *err_own = NULL, where[4096];
+    int np = 0, k_new = 0;
+    double pre = 0, dec = 0, score = 0;
+    json_t *rec = NULL, *refs = NULL, *opts = NULL, *data_index = NULL;
+    const char *raises = NULL;
+    if (!err) {
+        if (u->rr) {
+            refs = json_array();
+            for (size_t r = 0; r < u->rr[i].n_outputs; r++) json_array_append_new(refs, json_string(u->rr[i].outputs[r]));
+            if (rc->data_dir) data_index = json_integer(u->rr[i].index);
+            snprintf(where, sizeof where, "%s", what);
+        } else {
+            infb_where(u->d, (size_t)i, where, sizeof where);
+            rec = infb_record(u->d, (size_t)i);
+            refs = json_incref(json_object_get(rec, "answer"));
+            if (t->infb == INFB_LONGBOOK_CHOICE_ENG || t->infb == INFB_CODE_DEBUG)
+                opts = json_incref(json_object_get(rec, "options"));
+            data_index = json_incref(json_object_get(rec, "id"));
+        }
+        if (unit_prompt(rc, e, li, u, i) < 0) {
+            err = u->perr[i];
+        } else {
+            np = (int)u->nids[i];
+            if (generate(rc, e, vi, u->ids[i], np, (int)t->max_new, what, &pred, &k_new, &pre, &dec) < 0) {
+                err = err_own = xstrdup(ev_error_last());
+            } else {
+                int mr = u->rr ? metric_ruler(metric_for(t->ruler), pred, strlen(pred),
+                                              (const char *const *)u->rr[i].outputs, NULL, u->rr[i].n_outputs, &score,
+                                              where)
+                               : metric_infbench(t->name, pred, strlen(pred), rec, &score, where);
+                if (mr < 0) {
+                    score = 0;
+                    err = err_own = xstrdup(ev_error_last());
+                } else if (mr == METRIC_RAISES) {
+                    score = 0;
+                    raises = metric_raise_reason(t->name);
+                }
+            }
+        }
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "task", json_string(t->name));
+    json_object_set_new(j, "length", json_integer(rc->lengths[li]));
+    json_object_set_new(j, "index", json_integer(i));
+    json_object_set_new(j, "variant", json_string(rc->variants[vi].name));
+    json_object_set_new(j, "variant_params", json_string(rc->variants[vi].desc));
+    json_object_set_new(j, "prompt_tokens", json_integer(np));
+    json_object_set_new(j, "new_tokens", json_integer(k_new));
+    json_object_set_new(j, "pred", json_string(pred ? pred : ""));
+    json_object_set_new(j, rc->bench == RUN_RULER ? "outputs" : "answer", refs ? refs : json_null());
+    if (opts) json_object_set_new(j, "options", opts);
+    json_object_set_new(j, "score", json_real(score));
+    if (err) json_object_set_new(j, "error", json_string(err));
+    if (raises) json_object_set_new(j, "metric_raises", json_string(raises));
+    json_object_set_new(j, "prefill_s", json_real(pre));
+    json_object_set_new(j, "decode_s", json_real(dec));
+    if (data_index) json_object_set_new(j, rc->bench == RUN_RULER ? "data_index" : "id", data_index);
+    if (err) fprintf(stderr, "evalctl run: %s: recorded with score 0 and this error\n", what);
+    free(pred);
+    free(err_own);
+    json_decref(rec);
+    return j;
+}
+
+/* The record of a PG19 item: the book under the variant at this length. */
+static json_t *item_ppl(const run_config *rc, run_env *e, int li, int vi, long i) {
+    char what[256];
+    snprintf(what, sizeof what, "pg19 length %ld book %ld variant %s", rc->lengths[li], i, rc->variants[vi].name);
+    const pg19_book *b = &e->books->books[i];
+    char *err = NULL;
+    ppl_result pr = {0};
+    double t0 = ev_now();
+    if (!e->book_ids[i] && pg19_tokenize(e->tok, b, &e->book_ids[i], &e->book_n[i]) < 0) {
+        free(e->book_ids[i]);
+        e->book_ids[i] = NULL;
+        err = xstrdup(ev_error_last());
+    } else if (ppl_score(e->f, e->m, &rc->variants[vi].v, e->book_ids[i], e->book_n[i], (size_t)rc->lengths[li],
+                         (size_t)rc->max_windows, (int)rc->chunk, &pr) < 0) {
+        err = xstrdup(ev_error_last());
+        pr = (ppl_result){0};
+    } else if (pr.scored == 0) {
+        ev_error("%s: %s: %zu tokens, no window of 2 to score", what, b->source, e->book_n[i]);
+        err = xstrdup(ev_error_last());
+    }
+    double t1 = ev_now();
+    json_t *j = json_object();
+    json_object_set_new(j, "task", json_string("pg19"));
+    json_object_set_new(j, "length", json_integer(rc->lengths[li]));
+    json_object_set_new(j, "index", json_integer(i));
+    json_object_set_new(j, "variant", json_string(rc->variants[vi].name));
+    json_object_set_new(j, "variant_params", json_string(rc->variants[vi].desc));
+    json_object_set_new(j, "title", json_string(b->title));
+    json_object_set_new(j, "prompt_tokens", json_integer((json_int_t)e->book_n[i]));
+    json_object_set_new(j, "windows", json_integer(pr.windows));
+    json_object_set_new(j, "tokens", json_integer(pr.scored));
+    json_object_set_new(j, "nll", json_real(pr.nll));
+    json_object_set_new(j, "score", json_real(pr.scored ? pr.nll / pr.scored : 0));
+    if (err) json_object_set_new(j, "error", json_string(err));
+    json_object_set_new(j, "prefill_s", json_real(t1 - t0));
+    json_object_set_new(j, "decode_s", json_real(0));
+    if (err) fprintf(stderr, "evalctl run: %s: recorded with no tokens and this error\n", what);
+    free(err);
+    return j;
+}
+
+/* Runs the items of this session that are not done. */
+static int work(const run_config *rc, run_env *e, const run_opts *o, const char *preds_path, const unsigned char *done,
+                progress *pg) {
+    int fd = open(preds_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) return ev_error("%s: %s", preds_path, strerror(errno));
+    int rcode = 0;
+    for (int li = 0; li < rc->n_lengths && !rcode; li++)
+        for (int ti = 0; ti < rc->n_tasks && !rcode; ti++) {
             int any = 0;
             for (int vi = 0; vi < rc->n_variants && !any; vi++)
                 for (long i = 0; i < rc->samples && !any; i++) {
@@ -923,100 +1566,29 @@ static int work(run_config *rc, const run_opts *o, const char *preds_path, const
                     any = k % o->shard_n == o->shard_i && !done[k];
                 }
             if (!any) continue;
-            c.max_seq_length = rc->lengths[li];
-            ruler_record *recs = NULL;
-            if (ruler_generate(&c, t, (size_t)rc->samples, &recs, NULL) < 0) goto done;
-            int32_t **ids = xcalloc((size_t)rc->samples, sizeof *ids);
-            size_t *nids = xcalloc((size_t)rc->samples, sizeof *nids);
-            int ok = 1;
-            for (int vi = 0; vi < rc->n_variants && ok; vi++)
-                for (long i = 0; i < rc->samples && ok; i++) {
+            run_unit u;
+            if (rc->bench != RUN_PG19) unit_load(rc, e, li, ti, &u);
+            for (int vi = 0; vi < rc->n_variants && !rcode; vi++)
+                for (long i = 0; i < rc->samples && !rcode; i++) {
                     long long k = item_of(rc, li, ti, vi, i);
                     if (k % o->shard_n != o->shard_i || done[k]) continue;
-                    ok = 0;
-                    if (!ids[i]) {
-                        /* input + answer_prefix as RULER's call_api.py feeds it; the chat
-                         * template already wrote any BOS, so none is added */
-                        size_t la = strlen(recs[i].input), lb = strlen(recs[i].answer_prefix);
-                        char *p = xmalloc(la + lb + 1);
-                        memcpy(p, recs[i].input, la);
-                        memcpy(p + la, recs[i].answer_prefix, lb + 1);
-                        int e = tok_encode(tok, p, la + lb, 0, &ids[i], &nids[i]);
-                        free(p);
-                        if (e < 0) break;
-                    }
-                    int np = (int)nids[i];
-                    int mx = (int)(rc->max_new > 0 ? rc->max_new : t->tokens_to_generate);
-                    attn_ctx *a = attn_new(&rc->variants[vi].v, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads,
-                                           m->hp.head_dim, np);
-                    if (!a) break;
-                    tok_timer tt = {0};
-                    double t0 = ev_now();
-                    int k_new = fwd_generate(f, a, ids[i], np, (int)rc->chunk, mx, out, on_tok, &tt);
-                    double t1 = ev_now();
-                    attn_free(a);
-                    if (k_new < 0) break;
-                    int keep = k_new;
-                    for (int e = 0; keep > 0 && e < m->hp.n_eos; e++)
-                        if (out[keep - 1] == m->hp.eos_ids[e]) {
-                            keep--;
-                            break;
-                        }
-                    size_t plen;
-                    char *raw = tok_decode(tok, out, (size_t)keep, &plen);
-                    if (!raw) break;
-                    char *pred = utf8_fix(raw, plen);
-                    free(raw);
-                    double score;
-                    char where[128];
-                    snprintf(where, sizeof where, "%s length %ld index %ld", t->name, rc->lengths[li], i);
-                    int mr = metric_ruler(metric_for(t), pred, strlen(pred), (const char *const *)recs[i].outputs,
-                                          NULL, recs[i].n_outputs, &score, where);
-                    if (mr < 0) {
-                        free(pred);
-                        break;
-                    }
-                    json_t *outs = json_array();
-                    for (size_t r = 0; r < recs[i].n_outputs; r++) json_array_append_new(outs, json_string(recs[i].outputs[r]));
-                    double pre = tt.n ? tt.t_first - t0 : t1 - t0;
-                    json_t *j = json_pack("{s:s, s:i, s:i, s:s, s:s, s:i, s:i, s:s, s:o, s:f, s:f, s:f}", "task", t->name,
-                                          "length", (int)rc->lengths[li], "index", (int)i, "variant",
-                                          rc->variants[vi].name, "variant_params", rc->variants[vi].desc,
-                                          "prompt_tokens", np, "new_tokens", k_new, "pred", pred, "outputs", outs,
-                                          "score", score, "prefill_s", pre, "decode_s", t1 - t0 - pre);
-                    free(pred);
-                    if (!j) {
-                        ev_error("%s: cannot build the record of %s", preds_path, where);
-                        break;
-                    }
+                    json_t *j = rc->bench == RUN_PG19 ? item_ppl(rc, e, li, vi, i) : item_generate(rc, e, &u, li, ti, vi, i);
                     char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
                     json_decref(j);
-                    int w = append_line(fd, preds_path, line);
+                    if (!line) {
+                        rcode = ev_error("%s: cannot write the record of item %lld", preds_path, k);
+                        break;
+                    }
+                    rcode = append_line(fd, preds_path, line);
                     free(line);
-                    if (w < 0) break;
+                    if (rcode < 0) break;
                     pg->done++;
                     progress_show(pg, 0);
-                    ok = 1;
                 }
-            for (long i = 0; i < rc->samples; i++) free(ids[i]);
-            free(ids);
-            free(nids);
-            ruler_records_free(recs, (size_t)rc->samples);
-            if (!ok) goto done;
+            if (rc->bench != RUN_PG19) unit_free(&u, rc->samples);
         }
-    progress_show(pg, 1);
-    rcode = 0;
-done:
-    if (fd >= 0) close(fd);
-    free(out);
-    fwd_free(f);
-    ruler_qa_free(squad);
-    ruler_qa_free(hotpot);
-    ruler_essay_free(essay);
-    ruler_words_free(words);
-    chat_template_free(tmpl);
-    tok_free(tok);
-    model_close(m);
+    close(fd);
+    if (rcode == 0) progress_show(pg, 1);
     return rcode;
 }
 
@@ -1050,11 +1622,12 @@ int run_execute(run_config *rc, const run_opts *o) {
                         where_of(rc->ini, "run", "backend"));
     char start[32];
     iso_now(start);
-    char *dir = run_dir(rc), *cfg_path = ev_path_join(dir, "config.ini"), *preds = NULL;
+    char *dir = run_dir(rc), *cfg_path = ev_path_join(dir, "config.ini"), *preds = preds_name(dir, o);
     run_rec *recs = NULL;
     size_t n = 0;
     unsigned char *done = NULL;
-    int rcode = -1;
+    int rcode = -1, aside = 0, have_env = 0;
+    run_env e;
     if (ev_is_file(cfg_path)) {
         ini *old = ini_open(cfg_path);
         if (!old) goto out;
@@ -1066,34 +1639,9 @@ int run_execute(run_config *rc, const run_opts *o) {
                      "the old run aside", cfg_path, diff);
             goto out;
         }
-        if (nd > 0) {
-            char stamp[32], *aside;
-            time_t t = time(NULL);
-            struct tm tm;
-            localtime_r(&t, &tm);
-            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-            size_t l = strlen(dir) + strlen(stamp) + 8;
-            aside = xmalloc(l);
-            snprintf(aside, l, "%s.old-%s", dir, stamp);
-            if (rename(dir, aside) != 0) {
-                ev_error("%s: cannot move it to %s: %s", dir, aside, strerror(errno));
-                free(aside);
-                goto out;
-            }
-            fprintf(stderr, "evalctl run: the old run is now %s\n", aside);
-            free(aside);
-        }
+        aside = nd > 0;
     }
-    if (mkdirs(dir) < 0) goto out;
-    if (!ev_is_file(cfg_path)) {
-        size_t len;
-        char *text = ini_format(rc->ini, &len);
-        int r = write_atomic(cfg_path, text, len);
-        free(text);
-        if (r < 0) goto out;
-    }
-    preds = preds_name(dir, o);
-    if (read_preds(rc, preds, 1, &recs, &n) < 0) goto out;
+    if (!aside && read_preds(rc, preds, 1, &recs, &n) < 0) goto out;
     long long total = n_items(rc);
     done = xcalloc((size_t)total, 1);
     for (size_t i = 0; i < n; i++) {
@@ -1107,14 +1655,49 @@ int run_execute(run_config *rc, const run_opts *o) {
         }
         done[recs[i].item] = 1;
     }
-    progress pg = {.t0 = ev_now(), .tty = isatty(2)};
+    progress pg = {.tty = isatty(2)};
     for (long long k = 0; k < total; k++)
         if (k % o->shard_n == o->shard_i) pg.total++;
     pg.done = pg.done0 = (long long)n;
+    /* the model and every input are loaded and checked before anything is
+     * written, so that bad input leaves no half-made run behind */
     if (pg.done < pg.total) {
+        if (env_open(rc, &e) < 0) goto out;
+        have_env = 1;
+    }
+    if (aside) {
+        char stamp[32], *to;
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+        size_t l = strlen(dir) + strlen(stamp) + 8;
+        to = xmalloc(l);
+        snprintf(to, l, "%s.old-%s", dir, stamp);
+        if (rename(dir, to) != 0) {
+            ev_error("%s: cannot move it to %s: %s", dir, to, strerror(errno));
+            free(to);
+            goto out;
+        }
+        fprintf(stderr, "evalctl run: the old run is now %s\n", to);
+        free(to);
+    }
+    if (mkdirs(dir) < 0) goto out;
+    if (!ev_is_file(cfg_path)) {
+        size_t len;
+        char *text = ini_format(rc->ini, &len);
+        int r = write_atomic(cfg_path, text, len);
+        free(text);
+        if (r < 0) goto out;
+    }
+    if (have_env) {
         fprintf(stderr, "evalctl run: %s: %lld of %lld samples to do%s\n", dir, pg.total - pg.done, pg.total,
                 n ? " (resuming)" : "");
-        if (work(rc, o, preds, done, pg.total - pg.done, &pg) < 0) goto out;
+        pg.t0 = pg.last = ev_now();
+        int r = work(rc, &e, o, preds, done, &pg);
+        env_close(&e);
+        have_env = 0;
+        if (r < 0) goto out;
         recs_free(recs, n);
         recs = NULL;
         n = 0;
@@ -1132,6 +1715,7 @@ int run_execute(run_config *rc, const run_opts *o) {
     }
     rcode = 0;
 out:
+    if (have_env) env_close(&e);
     free(done);
     recs_free(recs, n);
     free(preds);

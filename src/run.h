@@ -1,7 +1,9 @@
 /* run.h - `evalctl run`: a benchmark config (INI, ini.h) turned into work
- * items (length x task x variant x sample), run once each with greedy
- * generation, scored with the benchmark's official metric, appended to a
- * crash-safe predictions file, and summarised into tables.
+ * items (length x task x variant x sample), run once each (greedy generation
+ * scored with the benchmark's official metric: RULER generated or read from
+ * prepared files, InfiniteBench; or the perplexity protocol of ppl.h: PG19),
+ * appended to a crash-safe predictions file, and summarised into tables.
+ * README "Runs" documents the keys, the records and the tables.
  *
  * Work items are numbered in the canonical order
  *     length (config order), task (config order), variant (config order), index
@@ -32,13 +34,29 @@ typedef struct {
     char desc[256];  /* attn_variant_describe */
 } run_variant;
 
+typedef enum { RUN_RULER, RUN_INFBENCH, RUN_PG19 } run_bench;
+
+typedef struct {
+    const char *name;         /* static: ruler_task / infb_task_name / "pg19" */
+    const ruler_task *ruler;  /* RUN_RULER */
+    int infb;                 /* RUN_INFBENCH: an infb_task */
+    int group;                /* pvalues.csv group (run.c's group names) */
+    long max_new;             /* new tokens at most ([run] max_new_tokens, else the benchmark's own) */
+} run_task;
+
 typedef struct {
     ini *ini;                         /* owned: the effective config */
     const char *name, *model, *backend, *chat_template, *output_dir; /* borrowed from ini */
-    const char *essays, *words, *squad, *hotpotqa;
-    long threads, chunk, max_new;     /* max_new -1: each task's tokens_to_generate */
+    run_bench bench;
+    const char *data_dir;             /* ruler: prepared files (NULL: generate); infinitebench: task files */
+    const char *essays, *words, *squad, *hotpotqa; /* ruler generation */
+    int infb_tpl;                     /* infinitebench: template set (infb_tpl) */
+    int chat;                         /* infinitebench: prompt through the chat template (not official) */
+    const char *books;                /* pg19 */
+    long max_windows;                 /* pg19: windows per book at most (0: all) */
+    long threads, chunk, max_new;     /* max_new -1: each task's own limit */
     int n_tasks;
-    const ruler_task **tasks;         /* [n_tasks] */
+    run_task *tasks;                  /* [n_tasks] */
     int n_lengths;
     long *lengths;                    /* [n_lengths] */
     long samples;
