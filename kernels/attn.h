@@ -48,6 +48,32 @@ int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, const void 
                     const void *k, const void *v_cache, void *out, float *delta, void *ws, size_t ws_bytes,
                     void *stream);
 
+/* The prefill query tile of large launches: 128 rows (default; 4 warps of 32
+ * rows, FlashAttention-2's H100 shape) or 64 (4 warps of 16 rows). Small
+ * launches (decode, a few anchors) always use 64. Returns 0, or -1 after one
+ * error line. Process-wide; for benchmarks. */
+int cuda_attn_set_tile_rows(int rows);
+
+/* Timing of cuda_attn_bench. */
+typedef struct {
+    int runs;
+    double ms_median, ms_min; /* per cuda_attn_layer call, CUDA events */
+    double kv_bytes;          /* bytes of the K and V caches the call may read */
+    double copy_gbps;         /* device-to-device copy of the K cache (read + write), the
+                                 HBM rate to compare a decode call with; 0 when K < 64 MiB */
+    char gpu[256];
+} cuda_attn_timing;
+
+/* Benchmark of one layer: allocates q [n_q rows], k, v [pos0 + n_q keys], out,
+ * the workspace and the delta buffer on the current device, fills q, k, v with
+ * random bf16 in [-1, 1) by a kernel, runs `warmup` untimed and `runs` timed
+ * calls of cuda_attn_layer(v, s, q, pos0, n_q, ...) on the default stream, and
+ * frees everything. s->prompt_len says which rows are prompt rows (pos0 = 0,
+ * n_q = prompt_len: a whole prefill; pos0 = prompt_len, n_q = 1: a decode
+ * step). Returns 0, or -1 after one error line (no GPU, out of memory). */
+int cuda_attn_bench(const attn_variant *v, const cuda_attn_shape *s, int pos0, int n_q, int warmup, int runs,
+                    cuda_attn_timing *t);
+
 #ifdef __cplusplus
 }
 #endif
