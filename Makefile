@@ -36,7 +36,7 @@ endif
 ifneq ($(NVCC),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90a -Isrc -Ikernels -Xcompiler -Wall,-Wextra -MMD -MP
-XCFLAGS   += -DEV_CUDA=1
+XCFLAGS   += -DEV_CUDA=1 -isystem $(CUDA_HOME)/include
 LDFLAGS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
 LDLIBS    += -lcublasLt -lcublas -lcudart -lstdc++
 CU_OBJ    := $(patsubst kernels/%.cu,$(BUILD)/kernels/%.o,$(wildcard kernels/*.cu))

@@ -1,4 +1,4 @@
-/* cuda_check.h - fail-fast checks for CUDA and cuBLAS calls inside kernels/*.cu:
+/* cuda_check.h - fail-fast checks for CUDA and cuBLAS calls inside the kernels/ .cu files:
  * a failed call prints one line (file, line, the call, the library's reason)
  * and makes the enclosing function return -1, as the C side's ev_error does. */
 #ifndef EV_KERNELS_CUDA_CHECK_H
