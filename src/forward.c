@@ -99,34 +99,6 @@ void fwd_set_attn_hook(fwd_ctx *f, fwd_attn_fn fn, void *ud) {
     f->attn_hook_ud = ud;
 }
 
-/* HF _compute_default_rope_parameters, then the scaling, all in fp32 as torch
- * does it (python scalars meet fp32 tensors in fp32). */
-static void rope_init(fwd_ctx *f) {
-    const model_hparams *hp = f->hp;
-    int d = hp->rope_dim, half = d / 2;
-    for (int i = 0; i < half; i++) {
-        float e = (float)(2 * i) / (float)d;
-        float inv = 1.0f / (float)pow((double)hp->rope_theta, (double)e);
-        if (hp->rope_scaling.kind == ROPE_SCALE_LINEAR && hp->rope_scaling.factor > 0) {
-            inv = inv / hp->rope_scaling.factor;
-        } else if (hp->rope_scaling.kind == ROPE_SCALE_LLAMA3) {
-            /* transformers _compute_llama3_parameters */
-            float factor = hp->rope_scaling.factor, lo = hp->rope_scaling.low_freq_factor;
-            float hi = hp->rope_scaling.high_freq_factor, old = (float)hp->rope_scaling.original_context;
-            float lo_wavelen = old / lo, hi_wavelen = old / hi;
-            /* torch evaluates `scalar / tensor` as reciprocal(tensor) * scalar */
-            float wavelen = (1.0f / inv) * (float)(2 * M_PI);
-            float scaled = wavelen > lo_wavelen ? inv / factor : inv;
-            float smooth = ((1.0f / wavelen) * old - lo) / (hi - lo);
-            float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
-            int medium = !(wavelen < hi_wavelen) && !(wavelen > lo_wavelen);
-            inv = medium ? smoothed : scaled;
-        }
-        if (f->m->rope_freqs) inv = inv / ((const float *)f->m->rope_freqs->data)[i];
-        f->inv_freq[i] = inv;
-    }
-}
-
 fwd_ctx *fwd_new(const model *m, int n_ctx, int n_threads) {
     const model_hparams *hp = &m->hp;
     if (n_ctx < 1) return ev_error("%s: context of %d tokens: need at least 1", m->path, n_ctx), NULL;
@@ -150,7 +122,7 @@ fwd_ctx *fwd_new(const model *m, int n_ctx, int n_threads) {
     }
 
     f->inv_freq = xmalloc(sizeof(float) * (size_t)(hp->rope_dim / 2));
-    rope_init(f);
+    model_rope_inv_freq(f->m, f->inv_freq);
 
     size_t n_small = (size_t)hp->hidden;
     for (int l = 0; l < hp->n_layers; l++) {

@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,4 +183,32 @@ void model_print_info(const model *m, FILE *f) {
     }
     fprintf(f, "\n");
     fprintf(f, "parameters: %" PRId64 "\n", m->n_params);
+}
+
+/* HF _compute_default_rope_parameters, then the scaling, all in fp32 as torch
+ * does it (python scalars meet fp32 tensors in fp32). */
+void model_rope_inv_freq(const model *m, float *inv_freq) {
+    const model_hparams *hp = &m->hp;
+    int d = hp->rope_dim, half = d / 2;
+    for (int i = 0; i < half; i++) {
+        float e = (float)(2 * i) / (float)d;
+        float inv = 1.0f / (float)pow((double)hp->rope_theta, (double)e);
+        if (hp->rope_scaling.kind == ROPE_SCALE_LINEAR && hp->rope_scaling.factor > 0) {
+            inv = inv / hp->rope_scaling.factor;
+        } else if (hp->rope_scaling.kind == ROPE_SCALE_LLAMA3) {
+            /* transformers _compute_llama3_parameters */
+            float factor = hp->rope_scaling.factor, lo = hp->rope_scaling.low_freq_factor;
+            float hi = hp->rope_scaling.high_freq_factor, old = (float)hp->rope_scaling.original_context;
+            float lo_wavelen = old / lo, hi_wavelen = old / hi;
+            /* torch evaluates `scalar / tensor` as reciprocal(tensor) * scalar */
+            float wavelen = (1.0f / inv) * (float)(2 * M_PI);
+            float scaled = wavelen > lo_wavelen ? inv / factor : inv;
+            float smooth = ((1.0f / wavelen) * old - lo) / (hi - lo);
+            float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
+            int medium = !(wavelen < hi_wavelen) && !(wavelen > lo_wavelen);
+            inv = medium ? smoothed : scaled;
+        }
+        if (m->rope_freqs) inv = inv / ((const float *)m->rope_freqs->data)[i];
+        inv_freq[i] = inv;
+    }
 }

@@ -116,6 +116,11 @@ int model_validate(model *m);
  * into dst[ne0]. */
 void model_tensor_row(const model_tensor *t, int64_t r, float *dst);
 
+/* RoPE's inverse frequencies inv_freq[rope_dim/2] with the model's scaling
+ * (none, linear, llama3, GGUF rope_freqs divisors), computed in fp32 exactly as
+ * transformers does: the CPU forward pass and the CUDA one share this table. */
+void model_rope_inv_freq(const model *m, float *inv_freq);
+
 const char *model_arch_name(model_arch a);
 /* Prints the `key: value` lines of `evalctl info`. */
 void model_print_info(const model *m, FILE *f);
