@@ -5,7 +5,9 @@
  *   bench prefill   prefill tokens/s at a context length, and peak memory
  *   bench decode    decode tokens/s after a prefill of a context length
  *   bench attn      one attention layer's prefill time per variant, and the
- *                   fraction of the causal score matrix it computes
+ *                   fraction of the causal score matrix it computes; with
+ *                   --backend cuda the GPU kernels (kernels/attn.cu) up to 1M
+ *                   tokens, or one decode step with --rows 1
  *   bench all       the default set on the default model (make bench)
  *
  * Prefill and decode use fixed pseudo-random token ids, so no text is needed and
@@ -17,6 +19,9 @@
 #include "parallel.h"
 #include "tokenizer.h"
 #include "util.h"
+#ifdef EV_CUDA
+#include "attn.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -34,7 +39,8 @@ static const char usage[] =
     "       evalctl bench prefill  [--model PATH] [--len L] [-t N] [--chunk N] [--variant V --attn K=V ...]\n"
     "       evalctl bench decode   [--model PATH] [--len L] [--n N] [-t N]\n"
     "       evalctl bench attn     [--variant V --attn K=V ...] [--len L] [--heads H] [--kv-heads K]\n"
-    "                              [--head-dim D] [-t N]\n"
+    "                              [--head-dim D] [-t N] [--backend cpu|cuda]\n"
+    "                              cuda: [--rows N] [--runs N] [--warmup N] [--tile 64|128]\n"
     "       evalctl bench all      [--model PATH] [-t N]\n"
     "\n"
     "--model defaults to " DEFAULT_MODEL "; --file to " BENCH_TEXT " (make data);\n"
@@ -170,6 +176,55 @@ done:
     return rc;
 }
 
+/* Time of one layer on the GPU (kernels/attn.cu): a prefill of len rows, or
+ * with rows > 0 a call of `rows` decode rows after a cache of len keys. Flops
+ * count 4 * head_dim * heads per scored key entry (q.k and p.v, multiply and
+ * add), entries as attn_density counts them (anchors of +delta twice);
+ * "dense-equivalent" divides the causal L(L+1)/2 entries' flops by the same
+ * time, the rate a dense kernel would need to match. */
+static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads, int kv_heads, int hd, int runs,
+                           int warmup, int tile) {
+#ifdef EV_CUDA
+    if (heads % kv_heads != 0) return ev_error("bench attn: %d heads are not a multiple of %d kv heads", heads, kv_heads), 1;
+    if (tile && cuda_attn_set_tile_rows(tile) != 0) return 1;
+    cuda_attn_shape sh = {heads, kv_heads, hd, len, 0};
+    cuda_attn_timing t;
+    int pos0 = rows > 0 ? len : 0, n_q = rows > 0 ? rows : len;
+    if (cuda_attn_bench(var, &sh, pos0, n_q, warmup, runs, &t) != 0) return 1;
+    double entries, dense_entries;
+    if (rows > 0) { /* decode rows: dense over the cache, or sink + window */
+        entries = dense_entries = 0;
+        for (long p = pos0; p < (long)pos0 + n_q; p++) {
+            dense_entries += (double)(p + 1);
+            int sparse = var->decode_sparse && var->base != ATTN_DENSE && p - var->window + 1 > var->sink;
+            entries += sparse ? (double)var->sink + var->window : (double)(p + 1);
+        }
+    } else {
+        dense_entries = (double)len * ((double)len + 1) / 2;
+        entries = attn_density(var, len) * dense_entries;
+    }
+    double s = t.ms_median * 1e-3, fl = 4.0 * hd * heads;
+    char desc[256];
+    attn_variant_describe(var, desc, sizeof desc);
+    printf("bench: attn\nbackend: cuda\ngpu: %s\nlen: %d\nrows: %d\npos0: %d\nheads: %d\nkv_heads: %d\nhead_dim: %d\n"
+           "%s\ntile_rows: %d\nruns: %d\nms: %.4f\nms_min: %.4f\ntokens_per_s: %.1f\ndensity: %.6f\n"
+           "tflops: %.2f\ntflops_dense_equiv: %.2f\n",
+           t.gpu, len, n_q, pos0, heads, kv_heads, hd, desc, tile ? tile : 128, t.runs, t.ms_median, t.ms_min,
+           n_q / s, entries / dense_entries, fl * entries / s * 1e-12, fl * dense_entries / s * 1e-12);
+    if (rows > 0) {
+        /* decode reads the K and V caches once: its rate against the copy's */
+        double gbps = t.kv_bytes / s * 1e-9;
+        printf("kv_gbps: %.1f\n", gbps);
+        if (t.copy_gbps > 0) printf("copy_gbps: %.1f\nhbm_fraction: %.3f\n", t.copy_gbps, gbps / t.copy_gbps);
+    }
+    printf("\n");
+    return 0;
+#else
+    (void)var, (void)len, (void)rows, (void)heads, (void)kv_heads, (void)hd, (void)runs, (void)warmup, (void)tile;
+    return ev_error("bench attn: --backend cuda: this build has no CUDA (nvcc was not found, or CUDA=0)"), 1;
+#endif
+}
+
 /* ----------------------------------------------------------------------- all */
 
 static int bench_all(const char *mpath, long threads) {
@@ -198,8 +253,9 @@ int cmd_bench(int argc, char **argv) {
         fputs(usage, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    const char *what = argv[0], *mpath = DEFAULT_MODEL, *file = NULL, *v;
+    const char *what = argv[0], *mpath = DEFAULT_MODEL, *file = NULL, *backend = "cpu", *v;
     long len = -1, n = 64, threads = 0, chunk = 512, repeat = 1, heads = 32, kv_heads = 8, hd = 128;
+    long rows = 0, runs = 5, warmup = 1, tile = 0;
     cli_variant_opts vo = {0};
     for (int i = 1; i < argc; i++) {
         int r;
@@ -209,6 +265,7 @@ int cmd_bench(int argc, char **argv) {
             return 0;
         }
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--backend", &backend)) != 0 ||
             (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
@@ -216,7 +273,8 @@ int cmd_bench(int argc, char **argv) {
         struct { const char *name; long *dst; long lo, hi; } ints[] = {
             {"--len", &len, 1, 1 << 24}, {"--n", &n, 1, 1 << 20}, {"-t", &threads, 0, 4096},
             {"--chunk", &chunk, 1, 1 << 20}, {"--repeat", &repeat, 1, 100000}, {"--heads", &heads, 1, 1024},
-            {"--kv-heads", &kv_heads, 1, 1024}, {"--head-dim", &hd, 1, 256},
+            {"--kv-heads", &kv_heads, 1, 1024}, {"--head-dim", &hd, 1, 256}, {"--rows", &rows, 1, 1 << 20},
+            {"--runs", &runs, 1, 1000}, {"--warmup", &warmup, 0, 1000}, {"--tile", &tile, 64, 128},
         };
         size_t k;
         for (k = 0; k < sizeof ints / sizeof ints[0]; k++) {
@@ -231,6 +289,17 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(what, "tokenize")) return bench_tokenize(mpath, file, repeat);
     if (!strcmp(what, "prefill")) return bench_model(mpath, len > 0 ? (int)len : 2048, 0, threads, chunk, &var);
     if (!strcmp(what, "decode")) return bench_model(mpath, len > 0 ? (int)len : 2048, (int)n, threads, chunk, &var);
+    if (strcmp(backend, "cpu") != 0 && strcmp(backend, "cuda") != 0) {
+        fprintf(stderr, "evalctl bench: --backend: expected cpu or cuda, got '%s'\n", backend);
+        return 2;
+    }
+    if (!strcmp(what, "attn") && !strcmp(backend, "cuda"))
+        return bench_attn_cuda(&var, len > 0 ? (int)len : 4096, (int)rows, (int)heads, (int)kv_heads, (int)hd, (int)runs,
+                               (int)warmup, (int)tile);
+    if (strcmp(backend, "cpu") != 0) {
+        fprintf(stderr, "evalctl bench: --backend cuda is for bench attn only\n");
+        return 2;
+    }
     if (!strcmp(what, "attn")) return bench_attn(&var, len > 0 ? (int)len : 4096, (int)heads, (int)kv_heads, (int)hd, threads);
     if (!strcmp(what, "all")) return bench_all(mpath, threads);
     fprintf(stderr, "evalctl bench: unknown benchmark '%s' (tokenize, prefill, decode, attn, all)\n", what);
