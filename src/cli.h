@@ -18,6 +18,7 @@ int cmd_permtest(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_tables(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 /* `evalctl gen infinitebench ...` (cmd_gen_infbench.c): argv holds the arguments after "infinitebench". */
 int cmd_gen_infinitebench(int argc, char **argv);
 

@@ -239,7 +239,7 @@ struct http_conn {
     int close_after; /* the handler or an error asked to close */
     int responded;   /* a response (or a stream head) was written */
     int streaming;   /* inside a stream, before its end */
-    int broken;      /* a write failed: the client is gone */
+    atomic_int broken; /* a write failed: the client is gone (read by http_conn_gone on other threads) */
 };
 
 struct http_server {

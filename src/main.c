@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "run a benchmark config: every task x length x variant x sample, resumable"},
     {"merge", cmd_merge, "join the shard files of a run directory and write its tables"},
     {"tables", cmd_tables, "paper-style tables (CSV, Markdown) and SVG plots from run directories"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server (completions, chat, streaming) with any variant"},
 };
 
 static void usage(FILE *f) {
