@@ -464,22 +464,22 @@ static void md_grid(FILE *f, const grid *g) {
 typedef struct {
     const char *display;    /* the benchmark as headings name it */
     const char *by_length;  /* heading of the by-length table */
-    const char *per_task;   /* heading of a per-task table, %s: the length */
+    const char *per_task;   /* heading of a per-task table, before "at L tokens" */
     const char *ylabel;
     int percent;            /* scores in 0..100: fixed y axis when they fit */
 } bench_info;
 
 static bench_info bench_of(const char *name) {
     if (!strcmp(name, "ruler"))
-        return (bench_info){"RULER", "Average accuracy (%) by context length", "Accuracy (%) per task at %s tokens",
+        return (bench_info){"RULER", "Average accuracy (%) by context length", "Accuracy (%) per task",
                             "accuracy (%)", 1};
     if (!strcmp(name, "infinitebench"))
-        return (bench_info){"InfiniteBench", "Average score by context length", "Score per task at %s tokens",
+        return (bench_info){"InfiniteBench", "Average score by context length", "Score per task",
                             "score", 1};
     if (!strcmp(name, "pg19"))
         return (bench_info){"PG19", "Perplexity by context length (lower is better)",
-                            "Perplexity per task at %s tokens", "perplexity", 0};
-    return (bench_info){NULL, "Mean score by context length", "Mean score per task at %s tokens", "mean score", 0};
+                            "Perplexity per task", "perplexity", 0};
+    return (bench_info){NULL, "Mean score by context length", "Mean score per task", "mean score", 0};
 }
 
 static int cmp_long(const void *a, const void *b) {
@@ -722,9 +722,7 @@ static int write_group(const tgroup *g, const char *outdir, FILE *list, FILE *id
         snprintf(suffix, sizeof suffix, "tasks-%ld", ls[li]);
         if (put_grid(outdir, g->key, suffix, &gr, list) < 0) goto out;
         tables_length_label(ls[li], lab, sizeof lab);
-        fputs("### ", idx);
-        fprintf(idx, bi.per_task, lab);
-        fputs("\n\n", idx);
+        fprintf(idx, "### %s at %s tokens\n\n", bi.per_task, lab);
         md_grid(idx, &gr);
         fputs("\n", idx);
         grid_free(&gr);
