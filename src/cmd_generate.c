@@ -3,6 +3,7 @@
  * attention variant in the prefill; prints the completion as it is made, after a
  * header line on standard error naming the variant and its parameters. */
 #include "attention.h"
+#include "backend.h"
 #include "chat.h"
 #include "cli.h"
 #include "forward.h"
@@ -32,8 +33,10 @@ static const char usage[] =
     "  --ids              print the generated ids on one line (the end token included) instead\n"
     "                     of the text\n"
     "  --truncate         keep the last tokens of a prompt longer than the model's context\n"
-    "  -t N               threads (default: every core)\n"
-    "  --chunk N          prefill chunk in tokens (default 512; the output does not depend on it)\n"
+    "  --backend B        cpu (default), cuda, or auto (cuda when a GPU answers)\n"
+    "  -t N               CPU threads (default: every core)\n"
+    "  --chunk N          prefill chunk in tokens (default 512 on the CPU, 4096 on the GPU; the\n"
+    "                     output does not depend on it)\n"
     CLI_VARIANT_HELP
     "  --stats            timings on standard error\n";
 
@@ -123,8 +126,8 @@ static void on_token(void *ud, int32_t id) {
 /* ---------------------------------------------------------------- command */
 
 int cmd_generate(int argc, char **argv) {
-    const char *mpath = NULL, *prompt = NULL, *prompt_ids = NULL, *tmpl = NULL, *v;
-    long max_new = 128, threads = 0, chunk = 512;
+    const char *mpath = NULL, *prompt = NULL, *prompt_ids = NULL, *tmpl = NULL, *v, *bk = "cpu";
+    long max_new = 128, threads = 0, chunk = 0;
     int chat = 0, print_ids = 0, truncate = 0, stats = 0;
     cli_variant_opts vo = {0};
     for (int i = 0; i < argc; i++) {
@@ -137,7 +140,8 @@ int cmd_generate(int argc, char **argv) {
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--prompt", &prompt)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--prompt-ids", &prompt_ids)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--chat-template", &tmpl)) != 0 || (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
+            (r = cli_opt(argc, argv, &i, "--chat-template", &tmpl)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--backend", &bk)) != 0 || (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
         }
@@ -179,8 +183,7 @@ int cmd_generate(int argc, char **argv) {
     }
     tok_tokenizer *tok = NULL;
     int rc = 1;
-    fwd_ctx *f = NULL;
-    attn_ctx *attn = NULL;
+    backend *be = NULL;
     int32_t *out = NULL;
     gen_out go = {.hp = &m->hp, .print_ids = print_ids};
     if (!print_ids || prompt) {
@@ -213,16 +216,14 @@ int cmd_generate(int argc, char **argv) {
     long want = (long)n + max_new;
     int n_ctx = want < ctx ? (int)want : ctx;
     if (n_ctx < n) n_ctx = n;
-    f = fwd_new(m, n_ctx, (int)threads);
-    attn = f ? attn_new(&var, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, n) : NULL;
-    if (!attn) goto done;
+    if (attn_variant_check(&var) != 0 || !(be = backend_new(m, bk, n_ctx, (int)threads, (int)chunk))) goto done;
     char desc[256];
     attn_variant_describe(&var, desc, sizeof desc);
-    fprintf(stderr, "evalctl generate: %d prompt tokens, %s\n", n, desc);
+    fprintf(stderr, "evalctl generate: %d prompt tokens, %s, backend %s\n", n, desc, backend_describe(be));
     if (!print_ids) go.stream = tok_stream_new(tok);
     out = xmalloc(sizeof *out * (size_t)(max_new > 0 ? max_new : 1));
     double t0 = ev_now();
-    int k = fwd_generate(f, attn, ids, n, (int)chunk, (int)max_new, out, on_token, &go);
+    int k = backend_generate(be, &var, ids, n, (int)max_new, out, on_token, &go);
     double t1 = ev_now();
     if (k < 0 || go.failed) goto done;
     ev_xfwrite("\n", 1, stdout, "stdout");
@@ -230,15 +231,14 @@ int cmd_generate(int argc, char **argv) {
     if (stats && k > 0)
         fprintf(stderr,
                 "evalctl generate: prefill %d tokens in %.3f s (%.1f tokens/s), decode %d tokens in %.3f s "
-                "(%.1f tokens/s), %d threads, variant %s\n",
+                "(%.1f tokens/s), %s, variant %s\n",
                 n, go.t_first - t0, n / (go.t_first - t0), k - 1, t1 - go.t_first,
-                k > 1 ? (k - 1) / (t1 - go.t_first) : 0.0, par_threads(fwd_pool(f)), attn_variant_name(&var));
+                k > 1 ? (k - 1) / (t1 - go.t_first) : 0.0, backend_describe(be), attn_variant_name(&var));
     rc = 0;
 done:
     tok_stream_free(go.stream);
     free(out);
-    attn_free(attn);
-    fwd_free(f);
+    backend_free(be);
     tok_free(tok);
     free(ids);
     model_close(m);
