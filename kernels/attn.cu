@@ -566,10 +566,16 @@ template <int HD, int MT> int launch_fwd(const Params &p, dim3 grid, cudaStream_
  * MAX_SPLITS * min(n_rows, SPLIT_ROWS) rows of (HD + 2) floats per head. */
 int run_pass(Params p, int head_dim, float *part, cudaStream_t st) {
     if (p.n_rows <= 0) return 0;
-    /* pack the heads of a GQA group into one tile when rows are few */
+    /* Pack the heads of a GQA group into one tile when rows are few (decode,
+     * small chunks), and for strided rows (the +delta/+recompute anchors):
+     * there a tile's positions span 4x fewer keys with 4 heads packed, so the
+     * sparse anchor pass visits fewer key tiles and the dense one fewer
+     * masked ones, and each K/V tile is read once for the group. */
     int hp = 1;
     if (p.n_rows <= SPLIT_ROWS)
         while (p.rep % (hp * 2) == 0 && p.n_rows * hp * 2 <= 64) hp *= 2;
+    else if (p.pstride > 1)
+        while (p.rep % (hp * 2) == 0 && hp * 2 <= 8) hp *= 2;
     p.hp_shift = hp == 1 ? 0 : hp == 2 ? 1 : hp == 4 ? 2 : hp == 8 ? 3 : hp == 16 ? 4 : hp == 32 ? 5 : 6;
     const int MT = (long long)p.n_rows * hp <= 64 ? 1 : (g_tile_rows == 64 ? 1 : 2);
     const int BM = 64 * MT, RP = BM >> p.hp_shift;
