@@ -17,7 +17,17 @@
  * positions >= prompt_len are decode rows; chunks of one prefill come in order
  * per layer, and a +delta chunk may need the Delta of an anchor that an
  * earlier chunk computed: `delta` carries it ([n_heads][head_dim] fp32 per
- * layer, owned by the caller, zeroed by the caller before a new sequence). */
+ * layer, owned by the caller, zeroed by the caller before a new sequence).
+ * The GPU cannot check that chunks come in order (attn_layer refuses a chunk
+ * whose Delta group is gone; here the caller must not skip or reorder them).
+ *
+ * Accuracy: inputs bf16, scores, softmax and sums fp32, the softmax weights
+ * enter the PV product as bf16, outputs rounded once to bf16 (after the Delta
+ * is added in fp32). tests/gpu/test_attn.c holds every output element to
+ * |gpu - cpu| <= 2^-8 |cpu| + 2e-2 rms(cpu row) against attn_layer.
+ * Chunked prefill is bit-identical to one chunk except for rows computed with
+ * split-KV (launches of at most 64 rows that would not fill the GPU), which
+ * differ by fp32 rounding. Design and costs: the top of attn.cu. */
 #ifndef EV_KERNELS_ATTN_H
 #define EV_KERNELS_ATTN_H
 
@@ -36,12 +46,14 @@ typedef struct {
 } cuda_attn_shape;
 
 /* Scratch (device memory) that cuda_attn_layer needs for n_q rows at most:
- * bytes to pass as `ws`. */
+ * bytes to pass as `ws` (+delta: the chunk's Delta rows, fp32; split-KV
+ * partials for up to 64 rows: about 34 MB at 32 heads of 128). */
 size_t cuda_attn_workspace(const attn_variant *v, const cuda_attn_shape *s, int max_n_q);
 
 /* One layer, rows pos0 .. pos0+n_q-1, on `stream` (a cudaStream_t; NULL: the
  * default stream). delta: [n_heads][head_dim] fp32 device buffer of this
- * layer (see above; unused unless v->fix == ATTN_FIX_DELTA). ws: workspace of
+ * layer (see above; required when v->fix == ATTN_FIX_DELTA and the layer is
+ * not dense, unused otherwise). Keys past pos0+n_q-1 are never read. ws: workspace of
  * cuda_attn_workspace(v, s, n_q) bytes or more. Asynchronous: returns 0 after
  * launching, or -1 after one error line (bad arguments, a launch error). */
 int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, const void *q, int pos0, int n_q,
