@@ -152,7 +152,18 @@ int serve_generate(serve_engine *e, const serve_gen *g, serve_emit_fn emit, void
     int rc = -1;
     double t0 = ev_now(), t1 = t0;
     fwd_reset(e->f);
-    if (fwd_prefill(e->f, g->ids, g->n_ids, e->chunk, a, e->logits) != 0) goto done;
+    /* the prefill a chunk at a time (the same result as one call), so that a
+     * client that leaves, or a server stopping, need not wait for all of it */
+    for (int off = 0; off < g->n_ids; off += e->chunk) {
+        int n = g->n_ids - off < e->chunk ? g->n_ids - off : e->chunk;
+        int last = off + n == g->n_ids;
+        if (fwd_prefill(e->f, g->ids + off, n, e->chunk, a, last ? e->logits : NULL) != 0) goto done;
+        if (!last && emit(ud, txt.p, 0)) {
+            res->finish = SERVE_FINISH_CANCELLED;
+            rc = 0;
+            goto done;
+        }
+    }
     t1 = ev_now();
     res->prefill_s = t1 - t0;
     /* the loop of fwd_generate, with a sampler in place of the argmax */

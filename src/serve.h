@@ -70,7 +70,8 @@ typedef struct {
 /* Receives the text as it becomes final (pieces concatenate to the whole
  * answer; a piece never ends inside a UTF-8 character nor inside a possible
  * stop string). Called after every token, with len 0 when nothing is final
- * yet; returning non-zero cancels the generation. */
+ * yet, and with len 0 between prefill chunks; returning non-zero cancels the
+ * generation (finish SERVE_FINISH_CANCELLED). */
 typedef int (*serve_emit_fn)(void *ud, const char *text, size_t len);
 
 typedef struct serve_engine serve_engine;
