@@ -9,6 +9,7 @@
 #   make model        fetch and verify the default model into models/
 #   make data         public-domain texts (Debian's bible-kjv) and RULER's word lists (PyPI wonderwords)
 #   make bench        CPU benchmarks
+#   make reproduce-tables  results/tables/ from every run directory under results/
 #   make test-gpu     GPU tests (run through the device machine)
 #
 # BUILD=dir puts objects and binaries elsewhere, so several builds can coexist.
@@ -55,7 +56,7 @@ ifneq ($(NVCC),)
 GPU_TESTS := $(patsubst tests/gpu/%.c,$(BUILD)/tests/gpu/%,$(wildcard tests/gpu/test_*.c))
 endif
 
-.PHONY: all test sanitize fuzz deps model data bench test-gpu clean cuda-status
+.PHONY: all test sanitize fuzz deps model data bench test-gpu clean cuda-status reproduce-tables
 all: cuda-status $(BUILD)/evalctl $(GPU_TESTS)
 ifeq ($(BUILD),build)
 all: evalctl
@@ -118,6 +119,21 @@ data:
 
 bench: all data
 	$(BUILD)/evalctl bench all
+
+# Every table of the project's results (README "Tables"): `evalctl tables` over
+# each $(RESULTS)/NAME/ holding a summary.csv, the NAME.old-* copies that
+# `run --force-new` keeps aside left out. The old tables go first, so none is stale.
+RESULTS ?= results
+reproduce-tables: all
+	@dirs=$$(for d in $(RESULTS)/*/; do case $$d in *.old-*) continue ;; esac; \
+	  [ -f "$$d/summary.csv" ] && echo "$${d%/}"; done); \
+	if [ -z "$$dirs" ]; then \
+	  echo "reproduce-tables: no run directory with a summary.csv under $(RESULTS)/ (run e.g." \
+	       "./evalctl run --config configs/quickstart.ini first); no tables written" >&2; exit 1; fi; \
+	rm -f $(RESULTS)/tables/*.csv $(RESULTS)/tables/*.md $(RESULTS)/tables/*.svg; \
+	echo "reproduce-tables: $$(echo $$dirs | wc -w) run(s):" $$dirs; \
+	$(BUILD)/evalctl tables $$dirs --out $(RESULTS)/tables >/dev/null && \
+	echo "reproduce-tables: $(RESULTS)/tables/ (index: $(RESULTS)/tables/tables.md)"
 
 # On the GPU machine: the GPU tests, then the CPU suite with CUDA built in.
 test-gpu:

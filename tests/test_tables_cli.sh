@@ -87,4 +87,24 @@ expect_error "--out is a file" "file: (not a directory|mkdir)" "$EVALCTL" tables
 [ $? -eq 2 ] && t_ok || t_bad "unknown option: want exit 2"
 expect_grep "help" 'usage: evalctl tables' "$EVALCTL" tables --help
 
+# make reproduce-tables over a results directory (RESULTS=): the run
+# directories with a summary.csv, not the NAME.old-* copies (the copy of
+# ruler4k would clash with it), not a run without tables yet; stale tables go
+if [ -x "${BUILD:-build}/evalctl" ]; then
+    R=$T_TMP/results
+    mk() { make -s --no-print-directory -o all BUILD="${BUILD:-build}" RESULTS="$R" reproduce-tables; }
+    mkdir -p "$R"
+    mk >"$T_TMP/out" 2>&1 && t_bad "no runs: make succeeded" || t_ok
+    grep -q "no run directory with a summary.csv under $R/" "$T_TMP/out" && t_ok || t_bad "no runs: $(cat "$T_TMP/out")"
+    cp -r $F/runs/ruler4k $F/runs/ruler8k $F/runs/pg19 "$R/"
+    cp -r $F/runs/ruler4k "$R/ruler4k.old-20250101-000000"
+    mkdir -p "$R/unfinished" "$R/tables" && cp $F/runs/ruler4k/config.ini "$R/unfinished/"
+    : >"$R/tables/stale.md"
+    mk >"$T_TMP/out" 2>&1 && t_ok || t_bad "make reproduce-tables: $(cat "$T_TMP/out")"
+    grep -q "3 run(s)" "$T_TMP/out" && t_ok || t_bad "runs found: $(cat "$T_TMP/out")"
+    [ ! -e "$R/tables/stale.md" ] && t_ok || t_bad "a stale table was kept"
+    "$EVALCTL" tables "$R/pg19" "$R/ruler4k" "$R/ruler8k" --out "$T_TMP/direct" >/dev/null 2>&1
+    diff -r "$R/tables" "$T_TMP/direct" >/dev/null && t_ok || t_bad "make reproduce-tables and evalctl tables differ"
+fi
+
 done_tests tables_cli
