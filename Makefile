@@ -138,6 +138,7 @@ reproduce-tables: all
 # On the GPU machine: the GPU tests, then the CPU suite with CUDA built in.
 test-gpu:
 	$(MAKE) BUILD=build-gpu all $(patsubst tests/%.c,build-gpu/tests/%,$(wildcard tests/test_*.c))
+	python3 tools/gen_gpu_models.py build-gpu/gpu-models
 	@GPU=1 tests/run.sh build-gpu build-gpu/evalctl
 
 clean:

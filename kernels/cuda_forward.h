@@ -58,6 +58,11 @@ typedef struct {
 } cuda_fwd_times;
 void cuda_fwd_timing(cuda_fwd *f, int on, cuda_fwd_times *out_and_reset);
 
+/* The reference rate for the GEMM share of a prefill: TFLOP/s of a bf16
+ * 8192 x 8192 x 8192 cuBLAS product with fp32 accumulation on GPU 0, median of
+ * 5 after 2 warm-ups. Returns 0 or -1 after one error line. */
+int cuda_gemm_rate(double *tflops);
+
 #ifdef __cplusplus
 }
 #endif

@@ -206,16 +206,22 @@ struct cuda_fwd {
     int timing;
     cudaEvent_t ev0, ev1;
     cuda_fwd_times times;
-    void *mem[64];                      /* every cudaMalloc, for free */
-    int n_mem;
+    void **mem;                         /* every cudaMalloc, for free */
+    int n_mem, cap_mem;
 };
 
 #define FWD_LM_ROWS 512 /* LM-head rows per pass when scoring (logits [512][vocab] fp32) */
 
 static int dalloc(cuda_fwd *f, void **p, size_t bytes) {
-    if (f->n_mem == (int)(sizeof f->mem / sizeof f->mem[0])) {
-        fprintf(stderr, "evalctl: cuda: too many device allocations\n");
-        return -1;
+    if (f->n_mem == f->cap_mem) {
+        int cap = f->cap_mem ? 2 * f->cap_mem : 64;
+        void **m = (void **)realloc(f->mem, sizeof(void *) * (size_t)cap);
+        if (!m) {
+            fprintf(stderr, "evalctl: cuda: out of host memory\n");
+            return -1;
+        }
+        f->mem = m;
+        f->cap_mem = cap;
     }
     cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
@@ -301,6 +307,7 @@ extern "C" void cuda_fwd_free(cuda_fwd *f) {
     cudaStreamSynchronize(f->st);
     for (int i = 0; i < f->n_mem; i++) cudaFree(f->mem[i]);
     cudaFree(f->ws);
+    free(f->mem);
     if (f->blas) cublasDestroy(f->blas);
     if (f->st) cudaStreamDestroy(f->st);
     if (f->ev0) cudaEventDestroy(f->ev0);
@@ -602,4 +609,50 @@ extern "C" int cuda_fwd_eval(cuda_fwd *f, const int32_t *ids, int n, float *logi
     }
     CU_TRY(cudaStreamSynchronize(f->st));
     return 0;
+}
+
+extern "C" int cuda_gemm_rate(double *tflops) {
+    const int N = 8192;
+    bf16 *a = NULL, *b = NULL;
+    float *c = NULL;
+    cublasHandle_t h = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    int rc = -1;
+    float ms[5];
+    const float alpha = 1.0f, beta = 0.0f;
+    if (cudaMalloc(&a, (size_t)N * N * 2) != cudaSuccess || cudaMalloc(&b, (size_t)N * N * 2) != cudaSuccess ||
+        cudaMalloc(&c, (size_t)N * N * 4) != cudaSuccess || cublasCreate(&h) != CUBLAS_STATUS_SUCCESS ||
+        cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) {
+        fprintf(stderr, "evalctl: cuda: cannot set up the reference GEMM\n");
+        goto out;
+    }
+    k_rand<<<blocks((int64_t)N * N, 256), 256>>>(a, (int64_t)N * N, 1, 1.0f);
+    k_rand<<<blocks((int64_t)N * N, 256), 256>>>(b, (int64_t)N * N, 2, 1.0f);
+    for (int i = 0; i < 7; i++) {
+        cudaEventRecord(e0);
+        if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, N, N, N, &alpha, a, CUDA_R_16BF, N, b, CUDA_R_16BF, N, &beta, c,
+                         CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
+            fprintf(stderr, "evalctl: cublas: the reference GEMM failed\n");
+            goto out;
+        }
+        cudaEventRecord(e1);
+        if (cudaEventSynchronize(e1) != cudaSuccess) goto out;
+        if (i >= 2) cudaEventElapsedTime(&ms[i - 2], e0, e1);
+    }
+    for (int i = 1; i < 5; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+            float t = ms[j];
+            ms[j] = ms[j - 1];
+            ms[j - 1] = t;
+        }
+    *tflops = 2.0 * N * N * (double)N / (ms[2] * 1e-3) / 1e12;
+    rc = 0;
+out:
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    if (h) cublasDestroy(h);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    return rc;
 }

@@ -21,6 +21,8 @@
 #include "util.h"
 #ifdef EV_CUDA
 #include "attn.h"
+#include "cuda.h"
+#include "cuda_forward.h"
 #endif
 
 #include <math.h>
@@ -37,13 +39,16 @@
 static const char usage[] =
     "usage: evalctl bench tokenize [--model PATH] [--file F] [--repeat N]\n"
     "       evalctl bench prefill  [--model PATH] [--len L] [-t N] [--chunk N] [--variant V --attn K=V ...]\n"
-    "       evalctl bench decode   [--model PATH] [--len L] [--n N] [-t N]\n"
+    "                              [--backend cpu|cuda] [--shape NAME --random-weights]\n"
+    "       evalctl bench decode   [--model PATH] [--len L] [--n N] [-t N] [--backend cpu|cuda]\n"
     "       evalctl bench attn     [--variant V --attn K=V ...] [--len L] [--heads H] [--kv-heads K]\n"
     "                              [--head-dim D] [-t N] [--backend cpu|cuda]\n"
     "                              cuda: [--rows N] [--runs N] [--warmup N] [--tile 64|128]\n"
     "       evalctl bench all      [--model PATH] [-t N]\n"
     "\n"
     "--model defaults to " DEFAULT_MODEL "; --file to " BENCH_TEXT " (make data);\n"
+    "--shape llama-3.1-8b|llama-3.2-1b|smollm2-135m --random-weights (cuda): a model's shape with\n"
+    "seeded random weights, no file needed.\n"
     "each measurement prints one block of `key: value` lines.\n";
 
 static long peak_rss_mib(void) {
@@ -225,6 +230,68 @@ static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads
 #endif
 }
 
+/* Prefill (and decode) of a whole model on the GPU: seconds, tokens/s, the
+ * split between cuBLAS products, attention and the rest (a second pass with
+ * per-phase CUDA events; the first, unsynchronised pass gives the total), and
+ * the products' rate against a plain 8192^3 cuBLAS product in the same run. */
+static int bench_model_cuda(model *m, const char *what, int len, int n_decode, long chunk, const attn_variant *var,
+                            uint64_t seed) {
+#ifdef EV_CUDA
+    const model_hparams *hp = &m->hp;
+    int rc = 1;
+    int32_t *ids = random_ids(len + n_decode, hp->vocab);
+    float *logits = xmalloc((size_t)hp->vocab * sizeof *logits);
+    cuda_fwd *g = cuda_fwd_new(m, len + n_decode, (int)chunk, seed);
+    char desc[256], info[1024];
+    attn_variant_describe(var, desc, sizeof desc);
+    double ref = 0;
+    if (!g || cuda_gemm_rate(&ref) != 0) goto done;
+    cuda_fwd_times tm;
+    double t_pre = 0;
+    for (int pass = 0; pass < 3; pass++) { /* 0: warm-up, 1: total, 2: phases */
+        cuda_fwd_timing(g, pass == 2, NULL);
+        double t0 = ev_now();
+        if (cuda_fwd_begin(g, var, len) != 0 || cuda_fwd_eval(g, ids, len, logits, NULL) != 0) goto done;
+        if (pass == 1) t_pre = ev_now() - t0;
+    }
+    cuda_fwd_timing(g, 0, &tm);
+    /* 2 flops per weight per token in the products (the LM head once) */
+    double H = hp->hidden, q = (double)hp->n_heads * hp->head_dim, kv = (double)hp->n_kv_heads * hp->head_dim;
+    double per_tok = 2.0 * hp->n_layers * ((q + 2 * kv) * H + H * q + 3.0 * H * hp->ffn);
+    double gemm_fl = per_tok * len + 2.0 * H * hp->vocab;
+    double attn_fl = 4.0 * hp->n_layers * q * attn_density(var, len) * ((double)len * (len + 1) / 2);
+    if (cuda_describe(info, sizeof info) != 0) info[0] = 0;
+    char *gpu = strstr(info, "gpu: ");
+    int gl = gpu ? (int)strcspn(gpu + 5, "\n") : 0;
+    printf("bench: %s\nbackend: cuda\ngpu: %.*s\nmodel: %s%s\nlen: %d\nchunk: %ld\n%s\nseconds: %.3f\n"
+           "tokens_per_s: %.1f\ngemm_ms: %.1f\nattn_ms: %.1f\nother_ms: %.1f\ngemm_tflops: %.1f\n"
+           "cublas_ref_tflops: %.1f\ngemm_fraction_of_ref: %.3f\nattn_tflops: %.1f\n",
+           n_decode ? "decode" : "prefill", gl, gpu ? gpu + 5 : "?", m->path, seed ? " (random weights)" : "", len,
+           chunk, desc, t_pre, len / t_pre, tm.gemm_ms, tm.attn_ms, tm.other_ms,
+           gemm_fl / (tm.gemm_ms * 1e-3) * 1e-12, ref, gemm_fl / (tm.gemm_ms * 1e-3) * 1e-12 / ref,
+           attn_fl / (tm.attn_ms * 1e-3) * 1e-12);
+    if (n_decode) {
+        double t1 = ev_now();
+        for (int i = 0; i < n_decode; i++)
+            if (cuda_fwd_eval(g, &ids[len + i], 1, logits, NULL) != 0) goto done;
+        double t_dec = ev_now() - t1;
+        printf("decoded: %d\ndecode_tokens_per_s: %.1f\ndecode_ms_per_token: %.3f\n", n_decode, n_decode / t_dec,
+               1e3 * t_dec / n_decode);
+    }
+    printf("\n");
+    (void)what;
+    rc = 0;
+done:
+    cuda_fwd_free(g);
+    free(logits);
+    free(ids);
+    return rc;
+#else
+    (void)m, (void)what, (void)len, (void)n_decode, (void)chunk, (void)var, (void)seed;
+    return ev_error("bench: --backend cuda: this build has no CUDA (nvcc was not found, or CUDA=0)"), 1;
+#endif
+}
+
 /* ----------------------------------------------------------------------- all */
 
 static int bench_all(const char *mpath, long threads) {
@@ -253,7 +320,8 @@ int cmd_bench(int argc, char **argv) {
         fputs(usage, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    const char *what = argv[0], *mpath = DEFAULT_MODEL, *file = NULL, *backend = "cpu", *v;
+    const char *what = argv[0], *mpath = DEFAULT_MODEL, *file = NULL, *backend = "cpu", *shape = NULL, *v;
+    int random_weights = 0;
     long len = -1, n = 64, threads = 0, chunk = 512, repeat = 1, heads = 32, kv_heads = 8, hd = 128;
     long rows = 0, runs = 5, warmup = 1, tile = 0;
     cli_variant_opts vo = {0};
@@ -266,8 +334,13 @@ int cmd_bench(int argc, char **argv) {
         }
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--backend", &backend)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--shape", &shape)) != 0 ||
             (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--random-weights")) {
+            random_weights = 1;
             continue;
         }
         struct { const char *name; long *dst; long lo, hi; } ints[] = {
@@ -286,18 +359,30 @@ int cmd_bench(int argc, char **argv) {
     }
     attn_variant var;
     if (cli_variant_build(&vo, &var) != 0) return 1;
-    if (!strcmp(what, "tokenize")) return bench_tokenize(mpath, file, repeat);
-    if (!strcmp(what, "prefill")) return bench_model(mpath, len > 0 ? (int)len : 2048, 0, threads, chunk, &var);
-    if (!strcmp(what, "decode")) return bench_model(mpath, len > 0 ? (int)len : 2048, (int)n, threads, chunk, &var);
     if (strcmp(backend, "cpu") != 0 && strcmp(backend, "cuda") != 0) {
         fprintf(stderr, "evalctl bench: --backend: expected cpu or cuda, got '%s'\n", backend);
         return 2;
     }
+    if ((shape != NULL) != random_weights || (shape && strcmp(backend, "cuda") != 0)) {
+        fprintf(stderr, "evalctl bench: --shape and --random-weights go together, with --backend cuda\n");
+        return 2;
+    }
+    if (!strcmp(what, "tokenize")) return bench_tokenize(mpath, file, repeat);
+    if ((!strcmp(what, "prefill") || !strcmp(what, "decode")) && !strcmp(backend, "cuda")) {
+        model *m = shape ? model_shape(shape) : model_open(mpath);
+        if (!m) return 1;
+        int r = bench_model_cuda(m, what, len > 0 ? (int)len : 2048, !strcmp(what, "decode") ? (int)n : 0,
+                                 chunk == 512 ? 4096 : chunk, &var, shape ? 0x5eed : 0);
+        model_close(m);
+        return r;
+    }
+    if (!strcmp(what, "prefill")) return bench_model(mpath, len > 0 ? (int)len : 2048, 0, threads, chunk, &var);
+    if (!strcmp(what, "decode")) return bench_model(mpath, len > 0 ? (int)len : 2048, (int)n, threads, chunk, &var);
     if (!strcmp(what, "attn") && !strcmp(backend, "cuda"))
         return bench_attn_cuda(&var, len > 0 ? (int)len : 4096, (int)rows, (int)heads, (int)kv_heads, (int)hd, (int)runs,
                                (int)warmup, (int)tile);
     if (strcmp(backend, "cpu") != 0) {
-        fprintf(stderr, "evalctl bench: --backend cuda is for bench attn only\n");
+        fprintf(stderr, "evalctl bench: --backend cuda is for bench attn, prefill and decode\n");
         return 2;
     }
     if (!strcmp(what, "attn")) return bench_attn(&var, len > 0 ? (int)len : 4096, (int)heads, (int)kv_heads, (int)hd, threads);

@@ -212,3 +212,75 @@ void model_rope_inv_freq(const model *m, float *inv_freq) {
         inv_freq[i] = inv;
     }
 }
+
+/* ------------------------------------------------------- shapes, no weights */
+
+typedef struct {
+    const char *name;
+    int layers, hidden, heads, kv, hd, ffn, vocab, context;
+    float theta;
+    int llama3; /* Llama 3.1 rope scaling (factor 8, low 1, high 4, original 8192) */
+} shape_def;
+
+static const shape_def shapes[] = {
+    {"llama-3.1-8b", 32, 4096, 32, 8, 128, 14336, 128256, 131072, 500000.0f, 1},
+    {"llama-3.2-1b", 16, 2048, 32, 8, 64, 8192, 128256, 131072, 500000.0f, 1},
+    {"smollm2-135m", 30, 576, 9, 3, 64, 1536, 49152, 8192, 100000.0f, 0},
+};
+
+static model_tensor *shape_tensor(model_tensor *t, const char *name, int64_t rows, int64_t cols) {
+    t->name = name;
+    t->type = QT_BF16;
+    t->n_dims = rows ? 2 : 1;
+    t->ne[0] = cols;
+    t->ne[1] = rows ? rows : 1;
+    t->ne[2] = t->ne[3] = 1;
+    t->data = NULL;
+    t->nbytes = 0;
+    return t;
+}
+
+model *model_shape(const char *name) {
+    const shape_def *d = NULL;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        if (!strcmp(shapes[i].name, name)) d = &shapes[i];
+    if (!d) return ev_error("model shape '%s' unknown (llama-3.1-8b, llama-3.2-1b, smollm2-135m)", name), NULL;
+    model *m = xcalloc(1, sizeof *m);
+    model_hparams *hp = &m->hp;
+    hp->arch = MODEL_LLAMA;
+    hp->n_layers = d->layers, hp->hidden = d->hidden, hp->n_heads = d->heads, hp->n_kv_heads = d->kv;
+    hp->head_dim = d->hd, hp->ffn = d->ffn, hp->vocab = d->vocab, hp->context = d->context;
+    hp->rms_eps = 1e-5f, hp->rope_theta = d->theta, hp->rope_dim = d->hd;
+    if (d->llama3) {
+        hp->rope_scaling.kind = ROPE_SCALE_LLAMA3;
+        hp->rope_scaling.factor = 8, hp->rope_scaling.low_freq_factor = 1, hp->rope_scaling.high_freq_factor = 4;
+        hp->rope_scaling.original_context = 8192;
+    }
+    hp->bos_id = -1;
+    m->path = xstrdup(name);
+    m->format = "shape";
+    int per = 9, n = 3 + per * d->layers, k = 0;
+    m->tensors = xcalloc((size_t)n, sizeof *m->tensors);
+    m->layers = xcalloc((size_t)d->layers, sizeof *m->layers);
+    int64_t H = d->hidden, q = (int64_t)d->heads * d->hd, kv = (int64_t)d->kv * d->hd;
+    m->tok_embd = shape_tensor(&m->tensors[k++], "token_embd", d->vocab, H);
+    m->out_norm = shape_tensor(&m->tensors[k++], "output_norm", 0, H);
+    m->lm_head = shape_tensor(&m->tensors[k++], "output", d->vocab, H);
+    for (int l = 0; l < d->layers; l++) {
+        model_layer *L = &m->layers[l];
+        L->attn_norm = shape_tensor(&m->tensors[k++], "attn_norm", 0, H);
+        L->wq = shape_tensor(&m->tensors[k++], "attn_q", q, H);
+        L->wk = shape_tensor(&m->tensors[k++], "attn_k", kv, H);
+        L->wv = shape_tensor(&m->tensors[k++], "attn_v", kv, H);
+        L->wo = shape_tensor(&m->tensors[k++], "attn_output", H, q);
+        L->ffn_norm = shape_tensor(&m->tensors[k++], "ffn_norm", 0, H);
+        L->w_gate = shape_tensor(&m->tensors[k++], "ffn_gate", d->ffn, H);
+        L->w_up = shape_tensor(&m->tensors[k++], "ffn_up", d->ffn, H);
+        L->w_down = shape_tensor(&m->tensors[k++], "ffn_down", H, d->ffn);
+    }
+    m->n_tensors = k;
+    int64_t np = 0;
+    for (int i = 0; i < k; i++) np += m->tensors[i].ne[0] * m->tensors[i].ne[1];
+    m->n_params = np;
+    return m;
+}

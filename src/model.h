@@ -104,6 +104,12 @@ typedef struct model {
 model *model_open(const char *path);
 void model_close(model *m); /* NULL-safe */
 
+/* A model of a known architecture's shape with no weights behind it (every
+ * tensor's data is NULL): "llama-3.1-8b", "llama-3.2-1b", "smollm2-135m". Only
+ * for benchmarks that fill weights with random values on the GPU
+ * (cuda_fwd_new's random_seed). NULL after one error line for an unknown name. */
+model *model_shape(const char *name);
+
 /* Loader halves, one per format (model_gguf.c, model_hf.c); model_open picks. */
 int model_load_gguf(model *m, const char *path);
 int model_load_hf(model *m, const char *dir);
