@@ -239,6 +239,7 @@ struct http_conn {
     int close_after; /* the handler or an error asked to close */
     int responded;   /* a response (or a stream head) was written */
     int streaming;   /* inside a stream, before its end */
+    int head_only;   /* a HEAD request: headers as for GET, no body (RFC 9110 9.3.2) */
     atomic_int broken; /* a write failed: the client is gone (read by http_conn_gone on other threads) */
 };
 
@@ -404,6 +405,7 @@ int http_respond(http_conn *c, int status, const char *ctype, const char *extra,
         c->broken = 1;
         return -1;
     }
+    if (c->head_only) len = 0;
     if (len) memcpy(buf + h, body, len);
     int r = write_all(c, buf, (size_t)h + len);
     free(buf);
@@ -426,7 +428,7 @@ int http_stream_begin(http_conn *c, int status, const char *ctype, const char *e
 
 int http_stream_write(http_conn *c, const void *data, size_t len) {
     if (!c->streaming) return -1;
-    if (len == 0) return 0; /* a zero-length chunk would end the body */
+    if (len == 0 || c->head_only) return 0; /* a zero-length chunk would end the body */
     if (c->minor == 0) return write_all(c, data, len);
     char *buf = xmalloc(len + 32);
     int h = snprintf(buf, 32, "%zx\r\n", len);
@@ -440,7 +442,7 @@ int http_stream_write(http_conn *c, const void *data, size_t len) {
 int http_stream_end(http_conn *c) {
     if (!c->streaming) return -1;
     c->streaming = 0;
-    return c->minor ? write_all(c, "0\r\n\r\n", 5) : 0;
+    return c->minor && !c->head_only ? write_all(c, "0\r\n\r\n", 5) : 0;
 }
 
 static void send_error(http_conn *c, int status, const char *msg) {
@@ -503,6 +505,7 @@ static void *conn_main(void *arg) {
         c->minor = req.minor;
         c->keep_alive = req.keep_alive;
         c->responded = c->streaming = 0;
+        c->head_only = !strcmp(req.method, "HEAD");
         if (c->reject) {
             send_error(c, 503, "too many connections; try again later");
             goto out;

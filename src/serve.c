@@ -328,7 +328,14 @@ static json_t *error_object(const api_error *e) {
 }
 
 static void reply_error(serve_ctx *S, http_conn *c, const api_error *e) {
-    if (S->cfg.verbose) fprintf(stderr, "evalctl serve: %d %s\n", e->status, e->message);
+    if (S->cfg.verbose) {
+        /* the message may quote the client: no control characters into the log */
+        char line[200];
+        size_t i = 0;
+        for (const char *m = e->message; *m && i + 1 < sizeof line; m++) line[i++] = (unsigned char)*m < 0x20 ? '?' : *m;
+        line[i] = '\0';
+        fprintf(stderr, "evalctl serve: %d %s\n", e->status, line);
+    }
     reply_json(S, c, e->status, error_object(e), e->extra);
 }
 

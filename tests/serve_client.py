@@ -584,7 +584,7 @@ def fuzz_one(s, rnd, counts, lock):
         try:
             st, h, b = s.request("POST", path, raw_body=raw, timeout=30)
         except (OSError, http.client.HTTPException) as e:
-            st, b = -1, repr(e).encode()
+            st, b = type(e).__name__, repr(e).encode()
         ok = st in FUZZ_STATUS and st != 408
         if ok and st != 200:
             try:

@@ -274,6 +274,13 @@ static void test_server(void) {
     got = read_until(fd, "[abcdef]");
     CHECK(strstr(got, "[abcdef]") != NULL, "split body: '%s'", got);
     free(got);
+    /* HEAD: the headers a GET would get, no body; the connection goes on */
+    say(fd, "HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    got = read_until(fd, "GET /echo ? []");
+    CHECK(!strncmp(got, "HTTP/1.1 200 OK\r\n", 17) && strstr(got, "Content-Length: 15\r\n") &&
+              strstr(got, "\r\n\r\nHTTP/1.1 200 OK\r\n") && !strstr(got, "HEAD /echo") && count(got, "HTTP/1.1 200") == 2,
+          "HEAD: '%s'", got);
+    free(got);
     /* Connection: close is obeyed */
     say(fd, "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     got = drain(fd, &closed);
