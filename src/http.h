@@ -15,7 +15,8 @@
  *   431 a head longer than max_head
  *   501 a Transfer-Encoding (chunked request bodies are not read)
  *   505 a version other than HTTP/1.0 or HTTP/1.1
- *   503 more than max_conns connections at once (said and closed at accept)
+ *   503 more than max_conns connections at once (the request head is read,
+ *       then refused; 16 connections beyond that are closed at accept)
  * A connection idle with no byte of a new request closes silently. */
 #ifndef EV_HTTP_H
 #define EV_HTTP_H
