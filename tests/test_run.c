@@ -23,8 +23,22 @@ static const run_variant *find_variant(const run_config *rc, const char *name) {
 /* The variants the paper runs Llama-3.1-8B-Instruct with, written out in the
  * file (not left to the defaults, which happen to be the same). */
 static void check_paper_variants(const run_config *rc, const char *file) {
-    static const char *const names[] = {"dense", "streaming", "streaming_delta", "streaming_recompute"};
-    CHECK_EQ_INT(rc->n_variants, 4);
+    static const char *const names[] = {"dense", "streaming", "streaming_delta", "streaming_recompute", "block",
+                                        "block_delta"};
+    CHECK_EQ_INT(rc->n_variants, 6);
+    for (int i = 0; i < 6; i++) {
+        const run_variant *v = find_variant(rc, names[i]);
+        CHECK(v != NULL, "%s: no [variant.%s]", file, names[i]);
+        if (!v || i < 4) continue;
+        /* the block mask of configs/ruler*.ini: 2048, the last 128 rows dense */
+        char sec[64];
+        snprintf(sec, sizeof sec, "variant.%s", names[i]);
+        const char *blk = ini_get(rc->ini, sec, "block"), *tail = ini_get(rc->ini, sec, "tail");
+        CHECK(blk && !strcmp(blk, "2048") && tail && !strcmp(tail, "128"), "%s [%s] block, tail", file, sec);
+        CHECK_EQ_INT(v->v.base, ATTN_BLOCK);
+        CHECK_EQ_INT(v->v.fix, i == 5 ? ATTN_FIX_DELTA : ATTN_FIX_NONE);
+        if (i == 5) CHECK_EQ_INT(v->v.gamma, 64);
+    }
     for (int i = 0; i < 4; i++) {
         const run_variant *v = find_variant(rc, names[i]);
         CHECK(v != NULL, "%s: no [variant.%s]", file, names[i]);
