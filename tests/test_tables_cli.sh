@@ -2,7 +2,8 @@
 # (tests/fixtures/tables/runs, tools/gen_tables_fixtures.py): every CSV and
 # Markdown file byte for byte as the generator's independent Python builds it,
 # the SVG plots checked as XML (series, legend, points where the values put
-# them), and one error line naming the file and line for each malformed run.
+# them), one error line naming the file and line for each malformed run, and
+# `make reproduce-tables` over a results directory of its own (RESULTS=).
 . tests/lib.sh
 F=tests/fixtures/tables
 O=$T_TMP/tables
