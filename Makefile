@@ -56,7 +56,7 @@ ifneq ($(NVCC),)
 GPU_TESTS := $(patsubst tests/gpu/%.c,$(BUILD)/tests/gpu/%,$(wildcard tests/gpu/test_*.c))
 endif
 
-.PHONY: all test sanitize fuzz deps model data bench test-gpu clean cuda-status reproduce-tables
+.PHONY: all test sanitize fuzz deps model data bench test-gpu clean cuda-status reproduce-tables variants-model
 all: cuda-status $(BUILD)/evalctl $(GPU_TESTS)
 ifeq ($(BUILD),build)
 all: evalctl
@@ -134,6 +134,11 @@ reproduce-tables: all
 	echo "reproduce-tables: $$(echo $$dirs | wc -w) run(s):" $$dirs; \
 	$(BUILD)/evalctl tables $$dirs --out $(RESULTS)/tables >/dev/null && \
 	echo "reproduce-tables: $(RESULTS)/tables/ (index: $(RESULTS)/tables/tables.md)"
+
+# Issue 6's real-model claims (tools/variants_model.c): figures, not a suite test.
+variants-model: $(BUILD)/variants-model
+$(BUILD)/variants-model: tools/variants_model.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(XCFLAGS) -Itests $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # On the GPU machine: the GPU tests, then the CPU suite with CUDA built in.
 test-gpu:

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "attention.h"
+#include "forward.h"
 #include "model.h"
 
 #ifdef __cplusplus
@@ -50,6 +51,12 @@ int cuda_fwd_n_past(const cuda_fwd *f);
  * on the GPU in fp32 from the logits of token i (host array of n-1 doubles).
  * Returns 0 or -1 after one error line. */
 int cuda_fwd_eval(cuda_fwd *f, const int32_t *ids, int n, float *logits_last, double *nll);
+
+/* Observes attention as fwd_set_attn_hook (src/forward.h) does on the CPU:
+ * after every layer's attention, fn gets the outputs of the chunk's rows
+ * (before the output projection) as fp32 on the host. Copies every layer's
+ * output off the GPU, so only for analyses. NULL removes it. */
+void cuda_fwd_set_attn_hook(cuda_fwd *f, fwd_attn_fn fn, void *ud);
 
 /* Per-phase GPU time of the calls since the last reset, in milliseconds
  * (CUDA events around each phase; only when timing is on, as it serialises). */

@@ -12,6 +12,7 @@
  * fp32 C). Norm statistics, RoPE angles and the log-softmax are fp32. */
 extern "C" {
 #include "attention.h"
+#include "forward.h"
 #include "model.h"
 #include "quant.h"
 }
@@ -206,6 +207,10 @@ struct cuda_fwd {
     int timing;
     cudaEvent_t ev0, ev1;
     cuda_fwd_times times;
+    fwd_attn_fn hook;                   /* attention observer (analyses) */
+    void *hook_ud;
+    uint16_t *hook_bf;                  /* [max_chunk][qd] host copies for it */
+    float *hook_f;
     void **mem;                         /* every cudaMalloc, for free */
     int n_mem, cap_mem;
 };
@@ -313,7 +318,32 @@ extern "C" void cuda_fwd_free(cuda_fwd *f) {
     if (f->ev0) cudaEventDestroy(f->ev0);
     if (f->ev1) cudaEventDestroy(f->ev1);
     free(f->L);
+    free(f->hook_bf);
+    free(f->hook_f);
     free(f);
+}
+
+extern "C" void cuda_fwd_set_attn_hook(cuda_fwd *f, fwd_attn_fn fn, void *ud) {
+    f->hook = fn;
+    f->hook_ud = ud;
+    if (fn && !f->hook_bf) {
+        f->hook_bf = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)f->max_chunk * f->qd);
+        f->hook_f = (float *)malloc(sizeof(float) * (size_t)f->max_chunk * f->qd);
+        if (!f->hook_bf || !f->hook_f) f->hook = NULL; /* analyses only: no hook rather than a crash */
+    }
+}
+
+/* hands the layer's attention output (bf16 on the GPU) to the hook as fp32 */
+static int call_hook(cuda_fwd *f, int layer, int p0, int T) {
+    size_t n = (size_t)T * f->qd;
+    CU_TRY(cudaMemcpyAsync(f->hook_bf, f->att, n * 2, cudaMemcpyDeviceToHost, f->st));
+    CU_TRY(cudaStreamSynchronize(f->st));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)f->hook_bf[i] << 16;
+        memcpy(&f->hook_f[i], &u, 4);
+    }
+    f->hook(f->hook_ud, layer, p0, T, f->hook_f);
+    return 0;
 }
 
 static int fwd_init(cuda_fwd *f, uint64_t seed) {
@@ -528,6 +558,7 @@ static int run_chunk(cuda_fwd *f, const int32_t *ids, int T) {
         if (cuda_attn_layer(&f->var, &sh, f->q, p0, T, kl, vl, f->att, g->delta, f->ws, f->ws_bytes, f->st))
             return -1;
         ph_end(f, &f->times.attn_ms);
+        if (f->hook && call_hook(f, l, p0, T)) return -1;
         ph_start(f);
         if (gemm(f, f->att, g->wo, f->x, T, H, f->qd, 1.0f)) return -1;
         ph_end(f, &f->times.gemm_ms);

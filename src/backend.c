@@ -107,6 +107,16 @@ const char *backend_describe(const backend *b) { return b->desc; }
 int backend_n_ctx(const backend *b) { return b->n_ctx; }
 fwd_ctx *backend_cpu(backend *b) { return b->f; }
 
+void backend_set_attn_hook(backend *b, fwd_attn_fn fn, void *ud) {
+#ifdef EV_CUDA
+    if (b->is_cuda) {
+        cuda_fwd_set_attn_hook(b->g, fn, ud);
+        return;
+    }
+#endif
+    fwd_set_attn_hook(b->f, fn, ud);
+}
+
 int backend_n_past(const backend *b) {
 #ifdef EV_CUDA
     if (b->is_cuda) return cuda_fwd_n_past(b->g);

@@ -48,7 +48,11 @@ int backend_generate(backend *b, const attn_variant *v, const int32_t *prompt, i
  * prefilled under v. Returns n - 1, or -1 after one error line. */
 int backend_score(backend *b, const attn_variant *v, const int32_t *ids, int n, double *nll_sum);
 
-/* The CPU forward context (tests observe attention through it), NULL on CUDA. */
+/* Observes every layer's attention output (forward.h's fwd_attn_fn) on either
+ * backend; the CUDA one copies it off the GPU, so analyses only. */
+void backend_set_attn_hook(backend *b, fwd_attn_fn fn, void *ud);
+
+/* The CPU forward context, NULL on CUDA. */
 fwd_ctx *backend_cpu(backend *b);
 
 #endif
