@@ -1,7 +1,13 @@
 /* attn.cu - prefill and decode attention on tensor cores for every variant of
  * src/attention.h (the CUDA twin of src/attention.c; API in attn.h).
  *
- * ONE KERNEL, attn_fwd<HD, MT>, FlashAttention-2 style:
+ * TWO KERNELS: attn_wg<HD> (Hopper wgmma, 128-row tiles; its comment is
+ * further down) serves large prefill launches unless EVALCTL_ATTN_KERNEL=mma
+ * or cuda_attn_set_kernel(CUDA_ATTN_MMA) picks attn_fwd<HD, 2> for them; all
+ * other launches (64-row tiles, split-KV, decode) use attn_fwd. Both walk
+ * the same key tiles with the same mask, softmax and epilogue.
+ *
+ * attn_fwd<HD, MT>, FlashAttention-2 style:
  *   - a CTA of 4 warps owns a query tile of BM = 64*MT rows of one head (or of
  *     2^hp_shift heads sharing a kv head, see "rows" below); warp w owns rows
  *     w*16*MT .. +16*MT, i.e. MT m16 tiles. It walks key tiles of BN = 64 keys
@@ -72,9 +78,11 @@ extern "C" {
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -534,6 +542,368 @@ template <int HD> __global__ void attn_combine(const Params p) {
     store_out<HD>(p, idx, head, col, a0 * inv, a1 * inv);
 }
 
+/* ------------------------------------------------- sm_90a wgmma kernel */
+
+/* attn_wg<HD>: the same tile semantics as attn_fwd<HD, 2> (128 query rows,
+ * 64-key tiles, the same key-tile walk, mask, softmax and epilogue, so both
+ * give the same rows up to fp32 summation order), on Hopper's warpgroup MMA:
+ *   - 2 warpgroups (8 warps, 256 threads); warpgroup g owns tile rows
+ *     64g .. 64g+63, warp w rows 16w .. 16w+15. The accumulators of
+ *     wgmma.m64nNk16 lay out per n8 slice exactly like mma.m16n8k16's, and
+ *     its register A operand like mma's A fragment, so Q (held in registers)
+ *     and P (straight from the softmax) feed it as they fed mma.sync.
+ *   - K and V tiles sit in shared memory in the 128-byte-swizzle canonical
+ *     layout: [HD / 64][64 keys][64 dims], 128-byte rows whose 16-byte chunks
+ *     are XORed with row % 8 (the hardware applies the same XOR on its
+ *     reads, so cp.async writes the swizzled position). S = Q K^T reads K as
+ *     a K-major B operand; O += P V reads V as an MN-major (transposed) one.
+ *   - 4 stages, loads two tiles ahead by cp.async (all threads), then
+ *     fence.proxy.async + one barrier per tile make them visible to wgmma.
+ *   - tile t's S = Q K_t^T and tile t-1's O += P_{t-1} V_{t-1} are issued
+ *     as one batch, then the softmax of S_t, then O is rescaled by tile t's
+ *     correction (O lags one tile: the last PV product follows the loop). The
+ *     two warpgroups' softmaxes overlap each other's products. So at tile t
+ *     the kernel reads K_t and V_{t-1}: with loads two ahead, 4 buffers keep
+ *     the one being filled apart from both.
+ * Only launches that would use 128-row tiles without split-KV take it (all
+ * warps take part in every wgmma, so decode-sized tiles keep attn_fwd). */
+
+constexpr int WG_THREADS = 256;
+constexpr int WG_BM = 128;
+constexpr int WG_NS = 4; /* K/V stages */
+
+template <int HD> __host__ __device__ constexpr int wg_tile_bytes() { return BN * HD * 2; } /* one K or V tile */
+template <int HD> constexpr int wg_smem_bytes() {
+    return 1024 /* alignment slack */ + WG_BM * HD * 2 /* Q */ + WG_NS * 2 * wg_tile_bytes<HD>() + WG_BM * 16 /* rowinfo */;
+}
+
+/* Byte offset of 16-byte chunk ch (of HD / 8) of row `row` in a [rows][HD]
+ * tile stored as 128-byte-swizzled [HD / 64][rows][64]. */
+__device__ __forceinline__ uint32_t sw128(int row, int ch, int rows) {
+    return (uint32_t)((ch >> 3) * rows * 128 + row * 128 + (((ch & 7) ^ (row & 7)) << 4));
+}
+
+/* wgmma shared-memory descriptor: 128-byte swizzle, offsets in bytes. */
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) |
+           (1ull << 62);
+}
+
+/* The wgmma instructions exist only for sm_90a; nvcc also builds portable
+ * compute_90 PTX, where they become a trap (run_pass never launches attn_wg
+ * on a GPU other than compute capability 9.0, which runs the sm_90a code). */
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_ASM(...) asm volatile(__VA_ARGS__)
+#else
+#define WG_ASM(...) __trap()
+#endif
+
+__device__ __forceinline__ void wg_fence() { WG_ASM("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { WG_ASM("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() {
+    WG_ASM("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* Pins accumulator registers in place across the asynchronous MMA: no read
+ * of them is moved above the wait that precedes this. */
+template <int N> __device__ __forceinline__ void wg_fence_regs(float (&r)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+/* A register copy that stays below the wgmma wait before it: P of the next
+ * tile must not be written into the registers that the running PV product
+ * still reads (ptxas would otherwise serialise every wgmma to stay safe). */
+__device__ __forceinline__ uint32_t mov_after_wait(uint32_t x) {
+    uint32_t y;
+    asm volatile("mov.b32 %0, %1;\n" : "=r"(y) : "r"(x));
+    return y;
+}
+__device__ __forceinline__ uint64_t pin64(uint64_t x) {
+    uint64_t y;
+    asm volatile("mov.b64 %0, %1;\n" : "=l"(y) : "l"(x));
+    return y;
+}
+__device__ __forceinline__ float movf_pinned(float x) {
+    float y;
+    asm volatile("mov.b32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+__device__ __forceinline__ void fence_proxy_async() { WG_ASM("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+/* d[0..32) (+)= a b, m64n64k16: A (bf16) in registers, B by descriptor; tnsp_b: B is MN-major */
+template <int TB> __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+    WG_ASM("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+                 "}, {%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                 "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                 "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d), "n"(TB));
+}
+
+/* d[0..64) (+)= a b, m64n128k16: A (bf16) in registers, B by descriptor; tnsp_b: B is MN-major */
+template <int TB> __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+    WG_ASM("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+                 "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+                 "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+                 "}, {%64,%65,%66,%67}, %68, p, 1, 1, %70;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                 "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                 "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                 "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                 "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                 "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                 "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d), "n"(TB));
+}
+
+/* O += P V for one 16-key step: n = HD */
+template <int HD> __device__ __forceinline__ void wg_pv(float (&o)[HD / 2], const uint32_t (&a)[4], uint64_t desc);
+template <> __device__ __forceinline__ void wg_pv<128>(float (&o)[64], const uint32_t (&a)[4], uint64_t desc) {
+    wgmma_m64n128k16<1>(o, a, desc, 1);
+}
+template <> __device__ __forceinline__ void wg_pv<64>(float (&o)[32], const uint32_t (&a)[4], uint64_t desc) {
+    wgmma_m64n64k16<1>(o, a, desc, 1);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
+    constexpr int BM = WG_BM;
+    constexpr int CH = HD / 8;  /* 16-byte chunks per row */
+    constexpr int KS = HD / 16; /* k-steps of Q K^T */
+    constexpr int NT = BN / 8;  /* n8 score slices */
+    constexpr int OT = HD / 8;  /* n8 output slices */
+    constexpr int TB = wg_tile_bytes<HD>();
+
+    extern __shared__ unsigned char smem_raw[];
+    const uint32_t raw = smem_u32(smem_raw);
+    const uint32_t sQ = (raw + 1023) & ~1023u;  /* swizzle atoms need 1024-byte alignment */
+    const uint32_t sKV = sQ + BM * HD * 2;      /* stage s: K at sKV + 2 s TB, V after it */
+    int4 *rowinfo = reinterpret_cast<int4 *>(smem_raw + (sKV + WG_NS * 2 * TB - raw));
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int hps = p.hp_shift;
+    const int qt = p.n_qtiles - 1 - (int)blockIdx.x; /* late (costly) tiles first */
+    const int hg = blockIdx.y;
+    const int RP = BM >> hps;
+    const int idx0 = qt * RP;
+    const int idx_last = min(idx0 + RP, p.n_rows) - 1;
+    const int pmin = p.rpos0 + idx0 * p.pstride, pmax = p.rpos0 + idx_last * p.pstride;
+    const int head0 = hg << hps;
+    const int kvh = head0 / p.rep;
+    const bf16 *kg = p.k + (size_t)kvh * HD, *vg = p.v + (size_t)kvh * HD;
+
+    int n0, s1, e1;
+    key_tiles(p, pmin, pmax, n0, s1, e1);
+    const int n_it = n0 + (e1 - s1);
+
+    int kt_c = (pmin + 1) / BN, kt_a, kt_b;
+    {
+        const int reg = region_of(p, pmin);
+        int a_u, b_u;
+        row_ab(p, kind_of_region(p, reg), pmax, a_u, b_u);
+        kt_a = a_u / BN;
+        kt_b = b_u <= 0 ? 0 : (b_u + BN - 1) / BN;
+        if (reg != region_of(p, pmax)) kt_c = 0;
+    }
+
+    for (int r = tid; r < BM; r += WG_THREADS) {
+        int pos = p.rpos0 + (idx0 + (r >> hps)) * p.pstride;
+        int a, b;
+        row_ab(p, kind_of_region(p, region_of(p, pos)), pos, a, b);
+        rowinfo[r] = make_int4(pos, a, b, 0);
+    }
+    for (int c = tid; c < BM * CH; c += WG_THREADS) {
+        int r = c / CH, ch = c % CH;
+        int idx = idx0 + (r >> hps), head = head0 + (r & ((1 << hps) - 1));
+        bool ok = idx < p.n_rows;
+        const bf16 *src = ok ? p.q + (size_t)idx * (size_t)p.q_stride + (size_t)head * HD + ch * 8 : p.q;
+        cp_async16(sQ + sw128(r, ch, BM), src, ok ? 16 : 0);
+    }
+    auto tile_of = [&](int it) { return it < n0 ? it : s1 + it - n0; };
+    auto load_kv = [&](int it) {
+        const int k0 = tile_of(it) * BN;
+        const uint32_t kb = sKV + (uint32_t)((it % WG_NS) * 2 * TB), vb = kb + TB;
+        for (int c = tid; c < BN * CH; c += WG_THREADS) {
+            int r = c / CH, ch = c % CH;
+            int key = k0 + r;
+            bool ok = key <= pmax; /* keys past the tile's last row: zeros, never NaN */
+            size_t off = ok ? (size_t)key * (size_t)p.kv_stride + ch * 8 : 0;
+            uint32_t so = sw128(r, ch, BN);
+            cp_async16(kb + so, kg + off, ok ? 16 : 0);
+            cp_async16(vb + so, vg + off, ok ? 16 : 0);
+        }
+    };
+    if (n_it > 0) load_kv(0);
+    cp_async_commit(); /* group 0: Q and tile 0 */
+    if (n_it > 1) load_kv(1);
+    cp_async_commit();
+
+    const int wrow0 = warp * 16;
+    const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3), a_ch = lane >> 4;
+    const float sl = p.scale_log2;
+
+    float o[HD / 2];
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) o[i] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    uint32_t qf[KS][4];
+    uint32_t pa[NT / 2][4]; /* P of the previous tile, the A operand of its PV product */
+
+    /* one tile; FIRST (tile 0, no PV product yet) is a separate copy of the
+     * code so that no branch sits between a wgmma fence and its products */
+    auto step = [&](int it, auto first_tag) {
+        constexpr bool FIRST = decltype(first_tag)::value;
+        cp_async_wait<1>(); /* tile it (and Q) landed; tile it + 1 may be in flight */
+        fence_proxy_async();
+        __syncthreads();    /* ... for every thread; and tile it - 2's buffer is free */
+        if (it + 2 < n_it) load_kv(it + 2);
+        cp_async_commit();
+
+        if (FIRST) {
+#pragma unroll
+            for (int ks = 0; ks < KS; ks++) ldsm_x4(qf[ks], sQ + sw128(wrow0 + a_row, ks * 2 + a_ch, BM));
+        }
+        const uint32_t kb = sKV + (uint32_t)((it % WG_NS) * 2 * TB);
+        const uint32_t vprev = sKV + (uint32_t)(((it + WG_NS - 1) % WG_NS) * 2 * TB) + TB;
+
+        /* ---- S = Q K_t^T, and O += P_{t-1} V_{t-1} behind it. (S is fresh
+         * each tile, not carried round the loop, and the mask writes a copy:
+         * no register a wgmma reads is written between wgmmas.) */
+        float s[BN / 2];
+#pragma unroll
+        for (int i = 0; i < BN / 2; i++) s[i] = 0.f;
+        /* descriptors computed before the fence: ptxas serialises wgmmas whose
+         * input registers are written while earlier ones are in flight */
+        uint64_t dks[KS], dvs[NT / 2];
+        {
+            const uint64_t dk = wg_desc(kb, 16, 1024), dv = wg_desc(vprev, BN * 128, 1024);
+#pragma unroll
+            for (int ks = 0; ks < KS; ks++)
+                dks[ks] = pin64(dk + (uint64_t)((((ks >> 2) * BN * 128) + (ks & 3) * 32) >> 4));
+#pragma unroll
+            for (int kk = 0; kk < NT / 2; kk++) dvs[kk] = pin64(dv + (uint64_t)((kk * 16 * 128) >> 4));
+        }
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) wgmma_m64n64k16<0>(s, qf[ks], dks[ks], ks > 0);
+        wg_commit();
+        if (FIRST) {
+            wg_wait<0>();
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < NT / 2; kk++) wg_pv<HD>(o, pa[kk], dvs[kk]);
+            wg_commit();
+            /* Both products land before the softmax. (Waiting for S alone,
+             * wait_group 1, would let the softmax run beside the PV product as
+             * in FA3, but ptxas 13.0 then serialises every wgmma of the kernel,
+             * C7513: the registers the softmax writes are wgmma inputs to it.) */
+            wg_wait<0>();
+            wg_fence_regs(o);
+        }
+        wg_fence_regs(s);
+        float sc[BN / 2];
+#pragma unroll
+        for (int i = 0; i < BN / 2; i++) sc[i] = movf_pinned(s[i]);
+
+        /* ---- mask, only where some row of the tile misses some key */
+        const int kt = tile_of(it), k0 = kt * BN;
+        if (!(kt < kt_c && (kt < kt_a || kt >= kt_b))) {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int r = wrow0 + (lane >> 2) + h * 8;
+                const int4 ri = rowinfo[r];
+                const int pos = ri.x, a = ri.y, b = ri.z;
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        int j = k0 + nt * 8 + (lane & 3) * 2 + e;
+                        if (!(j <= pos && (j < a || j >= b))) sc[nt * 4 + 2 * h + e] = -INFINITY;
+                    }
+            }
+        }
+
+        /* ---- online softmax of tile t into pn (bf16) */
+        uint32_t pn[NT / 2][4];
+        float corr[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float mx = m[h];
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) mx = fmaxf(mx, fmaxf(sc[nt * 4 + 2 * h], sc[nt * 4 + 2 * h + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float ms = mx == -INFINITY ? 0.f : mx * sl;
+            corr[h] = fast_exp2(m[h] * sl - ms); /* 0 when nothing was seen yet */
+            m[h] = mx;
+            float sum = 0.f;
+#pragma unroll
+            for (int np = 0; np < NT / 2; np++)
+#pragma unroll
+                for (int x = 0; x < 2; x++) {
+                    float r0, r1;
+                    float p0 = fast_exp2(fmaf(sc[(2 * np + x) * 4 + 2 * h], sl, -ms));
+                    float p1 = fast_exp2(fmaf(sc[(2 * np + x) * 4 + 2 * h + 1], sl, -ms));
+                    pn[np][2 * x + h] = pack_bf16(p0, p1, r0, r1);
+                    sum += r0 + r1;
+                }
+            l[h] = l[h] * corr[h] + sum;
+        }
+
+        /* ---- rescale O (tiles .. t-1) to tile t's max */
+#pragma unroll
+        for (int nt = 0; nt < OT; nt++) {
+            o[nt * 4 + 0] *= corr[0];
+            o[nt * 4 + 1] *= corr[0];
+            o[nt * 4 + 2] *= corr[1];
+            o[nt * 4 + 3] *= corr[1];
+        }
+#pragma unroll
+        for (int np = 0; np < NT / 2; np++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) pa[np][x] = mov_after_wait(pn[np][x]);
+    };
+    if (n_it > 0) step(0, std::true_type());
+    for (int it = 1; it < n_it; it++) step(it, std::false_type());
+    if (n_it > 0) { /* the last tile's PV product */
+        const uint32_t vlast = sKV + (uint32_t)(((n_it - 1) % WG_NS) * 2 * TB) + TB;
+        const uint64_t dv = wg_desc(vlast, BN * 128, 1024);
+        uint64_t dvs[NT / 2];
+#pragma unroll
+        for (int kk = 0; kk < NT / 2; kk++) dvs[kk] = pin64(dv + (uint64_t)((kk * 16 * 128) >> 4));
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < NT / 2; kk++) wg_pv<HD>(o, pa[kk], dvs[kk]);
+        wg_commit();
+        wg_wait<0>();
+        wg_fence_regs(o);
+    }
+    cp_async_wait<0>();
+
+    /* ---- epilogue */
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        float L = l[h];
+        L += __shfl_xor_sync(0xffffffffu, L, 1);
+        L += __shfl_xor_sync(0xffffffffu, L, 2);
+        const int r = wrow0 + (lane >> 2) + h * 8;
+        const int idx = idx0 + (r >> hps), head = head0 + (r & ((1 << hps) - 1));
+        if (idx >= p.n_rows) continue;
+        const int col0 = (lane & 3) * 2;
+        const float inv = L > 0.f ? 1.f / L : 0.f;
+#pragma unroll
+        for (int nt = 0; nt < OT; nt++)
+            store_out<HD>(p, idx, head, nt * 8 + col0, o[nt * 4 + 2 * h] * inv, o[nt * 4 + 2 * h + 1] * inv);
+    }
+}
+
 /* Uniform bf16 in [-1, 1) from a hash of the index (benchmark inputs). */
 __global__ void fill_random(bf16 *x, size_t n, uint64_t seed) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -548,6 +918,30 @@ __global__ void fill_random(bf16 *x, size_t n, uint64_t seed) {
 /* ------------------------------------------------------------- launching */
 
 int g_tile_rows = 128; /* prefill query tile: 128 (MT = 2) or 64 (MT = 1) */
+/* The kernel of 128-row tiles: CUDA_ATTN_WGMMA (attn_wg, the default) or
+ * CUDA_ATTN_MMA (attn_fwd<HD, 2>, the first kernel, kept as the fallback);
+ * -1 until the first launch reads EVALCTL_ATTN_KERNEL (mma or wgmma). */
+int g_kernel = -1;
+
+int kernel_from_env() {
+    if (g_kernel < 0) {
+        const char *e = getenv("EVALCTL_ATTN_KERNEL");
+        g_kernel = e && !strcmp(e, "mma") ? CUDA_ATTN_MMA : CUDA_ATTN_WGMMA;
+    }
+    return g_kernel;
+}
+
+template <int HD> int launch_wg(const Params &p, dim3 grid, cudaStream_t st) {
+    static bool attr_set = false;
+    constexpr int smem = wg_smem_bytes<HD>();
+    if (!attr_set) {
+        CU_TRY(cudaFuncSetAttribute(attn_wg<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        attr_set = true;
+    }
+    attn_wg<HD><<<grid, WG_THREADS, smem, st>>>(p);
+    CU_LAUNCHED();
+    return 0;
+}
 
 template <int HD, int MT> int launch_fwd(const Params &p, dim3 grid, cudaStream_t st) {
     static bool attr_set = false; /* per instantiation; the attribute is per device, set it once */
@@ -605,7 +999,12 @@ int run_pass(Params p, int head_dim, float *part, cudaStream_t st) {
     if (p.n_qtiles > 0x7fffffff || groups > 65535) return ev_error("cuda attention: grid too large");
     dim3 grid((unsigned)p.n_qtiles, (unsigned)groups, (unsigned)p.n_splits);
     int rc;
-    if (head_dim == 128) rc = MT == 2 ? launch_fwd<128, 2>(p, grid, st) : launch_fwd<128, 1>(p, grid, st);
+    int cc_major = 0, cc_minor = 0;
+    CU_TRY(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev));
+    CU_TRY(cudaDeviceGetAttribute(&cc_minor, cudaDevAttrComputeCapabilityMinor, dev));
+    if (MT == 2 && p.n_splits == 1 && kernel_from_env() == CUDA_ATTN_WGMMA && cc_major == 9 && cc_minor == 0)
+        rc = head_dim == 128 ? launch_wg<128>(p, grid, st) : launch_wg<64>(p, grid, st);
+    else if (head_dim == 128) rc = MT == 2 ? launch_fwd<128, 2>(p, grid, st) : launch_fwd<128, 1>(p, grid, st);
     else rc = MT == 2 ? launch_fwd<64, 2>(p, grid, st) : launch_fwd<64, 1>(p, grid, st);
     if (rc) return rc;
     if (p.n_splits > 1) {
@@ -668,6 +1067,15 @@ extern "C" int cuda_attn_set_tile_rows(int rows) {
     g_tile_rows = rows;
     return 0;
 }
+
+extern "C" int cuda_attn_set_kernel(int kernel) {
+    if (kernel != CUDA_ATTN_MMA && kernel != CUDA_ATTN_WGMMA)
+        return ev_error("cuda attention: unknown kernel %d", kernel);
+    g_kernel = kernel;
+    return 0;
+}
+
+extern "C" int cuda_attn_kernel(void) { return kernel_from_env(); }
 
 extern "C" int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, const void *q, int pos0, int n_q,
                                const void *k, const void *v_cache, void *out, float *delta, void *ws, size_t ws_bytes,

@@ -66,6 +66,17 @@ int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, const void 
  * error line. Process-wide; for benchmarks. */
 int cuda_attn_set_tile_rows(int rows);
 
+/* The kernel of large prefill launches (128-row tiles without split-KV):
+ * CUDA_ATTN_WGMMA, Hopper warpgroup MMA (sm_90a, the default), or
+ * CUDA_ATTN_MMA, the mma.sync kernel that every other launch uses (the
+ * fallback: same results up to fp32 summation order). The environment
+ * variable EVALCTL_ATTN_KERNEL=mma|wgmma sets it before the first launch.
+ * cuda_attn_set_kernel returns 0, or -1 after one error line; it is
+ * process-wide (tests and benchmarks). cuda_attn_kernel: the one in force. */
+enum { CUDA_ATTN_MMA = 0, CUDA_ATTN_WGMMA = 1 };
+int cuda_attn_set_kernel(int kernel);
+int cuda_attn_kernel(void);
+
 /* Timing of cuda_attn_bench. */
 typedef struct {
     int runs;

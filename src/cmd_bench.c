@@ -43,7 +43,7 @@ static const char usage[] =
     "       evalctl bench decode   [--model PATH] [--len L] [--n N] [-t N] [--backend cpu|cuda]\n"
     "       evalctl bench attn     [--variant V --attn K=V ...] [--len L] [--heads H] [--kv-heads K]\n"
     "                              [--head-dim D] [-t N] [--backend cpu|cuda]\n"
-    "                              cuda: [--rows N] [--runs N] [--warmup N] [--tile 64|128]\n"
+    "                              cuda: [--rows N] [--runs N] [--warmup N] [--tile 64|128] [--kernel mma|wgmma]\n"
     "       evalctl bench all      [--model PATH] [-t N]\n"
     "\n"
     "--model defaults to " DEFAULT_MODEL "; --file to " BENCH_TEXT " (make data);\n"
@@ -188,10 +188,13 @@ done:
  * "dense-equivalent" divides the causal L(L+1)/2 entries' flops by the same
  * time, the rate a dense kernel would need to match. */
 static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads, int kv_heads, int hd, int runs,
-                           int warmup, int tile) {
+                           int warmup, int tile, const char *kernel) {
 #ifdef EV_CUDA
     if (heads % kv_heads != 0) return ev_error("bench attn: %d heads are not a multiple of %d kv heads", heads, kv_heads), 1;
     if (tile && cuda_attn_set_tile_rows(tile) != 0) return 1;
+    if (kernel && strcmp(kernel, "mma") != 0 && strcmp(kernel, "wgmma") != 0)
+        return ev_error("bench attn: --kernel: expected mma or wgmma, got '%s'", kernel), 1;
+    if (kernel && cuda_attn_set_kernel(!strcmp(kernel, "mma") ? CUDA_ATTN_MMA : CUDA_ATTN_WGMMA) != 0) return 1;
     cuda_attn_shape sh = {heads, kv_heads, hd, len, 0};
     cuda_attn_timing t;
     int pos0 = rows > 0 ? len : 0, n_q = rows > 0 ? rows : len;
@@ -212,9 +215,10 @@ static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads
     char desc[256];
     attn_variant_describe(var, desc, sizeof desc);
     printf("bench: attn\nbackend: cuda\ngpu: %s\nlen: %d\nrows: %d\npos0: %d\nheads: %d\nkv_heads: %d\nhead_dim: %d\n"
-           "%s\ntile_rows: %d\nruns: %d\nms: %.4f\nms_min: %.4f\ntokens_per_s: %.1f\ndensity: %.6f\n"
+           "%s\ntile_rows: %d\nkernel: %s\nruns: %d\nms: %.4f\nms_min: %.4f\ntokens_per_s: %.1f\ndensity: %.6f\n"
            "tflops: %.2f\ntflops_dense_equiv: %.2f\n",
-           t.gpu, len, n_q, pos0, heads, kv_heads, hd, desc, tile ? tile : 128, t.runs, t.ms_median, t.ms_min,
+           t.gpu, len, n_q, pos0, heads, kv_heads, hd, desc, tile ? tile : 128,
+           cuda_attn_kernel() == CUDA_ATTN_MMA ? "mma" : "wgmma", t.runs, t.ms_median, t.ms_min,
            n_q / s, entries / dense_entries, fl * entries / s * 1e-12, fl * dense_entries / s * 1e-12);
     if (rows > 0) {
         /* decode reads the K and V caches once: its rate against the copy's */
@@ -225,7 +229,8 @@ static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads
     printf("\n");
     return 0;
 #else
-    (void)var, (void)len, (void)rows, (void)heads, (void)kv_heads, (void)hd, (void)runs, (void)warmup, (void)tile;
+    (void)var, (void)len, (void)rows, (void)heads, (void)kv_heads, (void)hd, (void)runs, (void)warmup, (void)tile,
+        (void)kernel;
     return ev_error("bench attn: --backend cuda: this build has no CUDA (nvcc was not found, or CUDA=0)"), 1;
 #endif
 }
@@ -321,6 +326,7 @@ int cmd_bench(int argc, char **argv) {
         return argc < 1 ? 2 : 0;
     }
     const char *what = argv[0], *mpath = DEFAULT_MODEL, *file = NULL, *backend = "cpu", *shape = NULL, *v;
+    const char *attn_kernel = NULL; /* bench attn --backend cuda: mma or wgmma */
     int random_weights = 0;
     long len = -1, n = 64, threads = 0, chunk = 512, repeat = 1, heads = 32, kv_heads = 8, hd = 128;
     long rows = 0, runs = 5, warmup = 1, tile = 0;
@@ -335,6 +341,7 @@ int cmd_bench(int argc, char **argv) {
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--backend", &backend)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--shape", &shape)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--kernel", &attn_kernel)) != 0 ||
             (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
@@ -380,7 +387,7 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(what, "decode")) return bench_model(mpath, len > 0 ? (int)len : 2048, (int)n, threads, chunk, &var);
     if (!strcmp(what, "attn") && !strcmp(backend, "cuda"))
         return bench_attn_cuda(&var, len > 0 ? (int)len : 4096, (int)rows, (int)heads, (int)kv_heads, (int)hd, (int)runs,
-                               (int)warmup, (int)tile);
+                               (int)warmup, (int)tile, attn_kernel);
     if (strcmp(backend, "cpu") != 0) {
         fprintf(stderr, "evalctl bench: --backend cuda is for bench attn, prefill and decode\n");
         return 2;

@@ -10,7 +10,9 @@
  * one call. Every case runs as one prefill chunk and, for most, again in
  * chunks of 1, 7 and 64 rows (the +delta carry across chunks included); each
  * chunking is compared with the CPU and with the one-chunk GPU result, and the
- * one-chunk run is repeated with 64-row prefill tiles (the default is 128). Cache
+ * one-chunk run is repeated with 64-row prefill tiles (the default is 128) and
+ * with each kernel of 128-row tiles (wgmma and mma.sync, cuda_attn_set_kernel);
+ * chunks of 300 rows run on both kernels too. Cache
  * rows past the keys a call may read hold NaN, and `out` starts as NaN, so a
  * read past the causal bound or a row left unwritten shows.
  *
@@ -253,17 +255,30 @@ static void run_case(const tcase *c, int ci) {
     for (size_t i = 0; i < nq; i++) got[i] = from_bf16(ob[i]);
     double w64 = compare(got, ref, (size_t)n, c->H, c->D, "64-row tiles", name, &bad);
     if (w64 > worst) worst = w64;
-    static const int chunks[] = {1, 7, 64};
+    /* the other kernel of 128-row tiles, one chunk (the default ran above) */
+    const int kdef = cuda_attn_kernel(), kother = kdef == CUDA_ATTN_MMA ? CUDA_ATTN_WGMMA : CUDA_ATTN_MMA;
+    CHECK(cuda_attn_set_kernel(kother) == 0, "set kernel");
+    run_gpu(c, &v, &sh, dq, dk, dv, dout, ddelta, ws, ws_bytes, 0, 0, ob, nq);
+    CHECK(cuda_attn_set_kernel(kdef) == 0, "set kernel");
+    for (size_t i = 0; i < nq; i++) got[i] = from_bf16(ob[i]);
+    double wk = compare(got, ref, (size_t)n, c->H, c->D, kother == CUDA_ATTN_MMA ? "mma kernel" : "wgmma kernel",
+                        name, &bad);
+    if (wk > worst) worst = wk;
+    /* chunks of 300 rows (> 64: 128-row tiles, no split-KV) on both kernels */
+    static const int chunks[] = {1, 7, 64, 300, -300};
     if (c->chunked)
-        for (int x = 0; x < 3; x++) {
-            if (chunks[x] >= c->S) continue;
-            run_gpu(c, &v, &sh, dq, dk, dv, dout, ddelta, ws, ws_bytes, chunks[x], 1, ob, nq);
+        for (int x = 0; x < 5; x++) {
+            int ch = abs(chunks[x]);
+            if (ch >= c->S) continue;
+            if (chunks[x] < 0) CHECK(cuda_attn_set_kernel(kother) == 0, "set kernel");
+            run_gpu(c, &v, &sh, dq, dk, dv, dout, ddelta, ws, ws_bytes, ch, 1, ob, nq);
+            if (chunks[x] < 0) CHECK(cuda_attn_set_kernel(kdef) == 0, "set kernel");
             for (size_t i = 0; i < nq; i++) got[i] = from_bf16(ob[i]);
             char what[64];
-            snprintf(what, sizeof what, "chunks of %d vs cpu", chunks[x]);
+            snprintf(what, sizeof what, "chunks of %d%s vs cpu", ch, chunks[x] < 0 ? " (other kernel)" : "");
             double w = compare(got, ref, (size_t)n, c->H, c->D, what, name, &bad);
             if (w > worst) worst = w;
-            snprintf(what, sizeof what, "chunks of %d vs one chunk", chunks[x]);
+            snprintf(what, sizeof what, "chunks of %d%s vs one chunk", ch, chunks[x] < 0 ? " (other kernel)" : "");
             w = compare(got, one, (size_t)n, c->H, c->D, what, name, &bad);
             if (w > worst) worst = w;
         }
@@ -312,6 +327,10 @@ static void test_errors(void) {
         free(err);
     }
     CHECK(cuda_attn_set_tile_rows(96) == -1, "tile rows 96");
+    test_capture_begin();
+    int rk = cuda_attn_set_kernel(7);
+    free(test_capture_end());
+    CHECK(rk == -1, "kernel 7");
 }
 
 int main(int argc, char **argv) {
