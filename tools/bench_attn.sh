@@ -12,6 +12,8 @@
 #        DENSE_MAX  dense causal runs only up to this length (131072); DENSE_1M=1
 #                   also times ours at 1M once (about half a minute)
 #        SKIP_TORCH=1  ours only
+#        EVALCTL_ATTN_KERNEL=mma  ours with the mma.sync kernel for 128-row
+#                   tiles instead of the wgmma one (kernels/attn.h)
 # Shapes: 32 heads, 8 kv heads, head dim 128, bf16; sink 1024 and 128 with
 # window 2048; block 2048 (tail 128); gamma 64. Also one decode step (dense,
 # one token after L keys) of ours, against the GPU's copy bandwidth.
