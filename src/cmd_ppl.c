@@ -8,8 +8,8 @@
  * negative log-likelihood in nats over the scored tokens (summed in double),
  * ppl = exp(nll). */
 #include "attention.h"
+#include "backend.h"
 #include "cli.h"
-#include "forward.h"
 #include "model.h"
 #include "pg19.h"
 #include "ppl.h"
@@ -29,8 +29,10 @@ static const char usage[] =
     "  --file F           the text: .txt, .txt.gz, JSONL of books with a \"text\" field (PG19 as\n"
     "                     published), or a directory of those; every book is windowed alone\n"
     "  --ctx N            window length in tokens (2 .. the model's context)\n"
-    "  -t N               threads (default: every core)\n"
-    "  --chunk N          prefill chunk in tokens (default 512; the result does not depend on it)\n"
+    "  --backend B        cpu (default), cuda, or auto (cuda when a GPU answers)\n"
+    "  -t N               CPU threads (default: every core)\n"
+    "  --chunk N          prefill chunk in tokens (default 512 on the CPU, 4096 on the GPU; the result\n"
+    "                     does not depend on it)\n"
     CLI_VARIANT_HELP
     "                     (each window is one prompt prefilled with the variant)\n"
     "  --stats            timings on standard error\n"
@@ -38,8 +40,8 @@ static const char usage[] =
     "prints `key: value` lines: tokens, windows, scored, nll (mean, nats), ppl\n";
 
 int cmd_ppl(int argc, char **argv) {
-    const char *mpath = NULL, *file = NULL, *ctx_s = NULL, *v;
-    long threads = 0, chunk = 512, ctx = 0;
+    const char *mpath = NULL, *file = NULL, *ctx_s = NULL, *v, *bk = "cpu";
+    long threads = 0, chunk = 0, ctx = 0;
     int stats = 0;
     cli_variant_opts vo = {0};
     for (int i = 0; i < argc; i++) {
@@ -50,7 +52,8 @@ int cmd_ppl(int argc, char **argv) {
             return 0;
         }
         if ((r = cli_opt(argc, argv, &i, "--model", &mpath)) != 0 || (r = cli_opt(argc, argv, &i, "--file", &file)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--ctx", &ctx_s)) != 0 || (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
+            (r = cli_opt(argc, argv, &i, "--ctx", &ctx_s)) != 0 || (r = cli_opt(argc, argv, &i, "--backend", &bk)) != 0 ||
+            (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;
         }
@@ -75,7 +78,7 @@ int cmd_ppl(int argc, char **argv) {
     if (!m) return 1;
     int rc = 1;
     tok_tokenizer *tok = NULL;
-    fwd_ctx *f = NULL;
+    backend *be = NULL;
     pg19_books *books = NULL;
     int32_t *ids = NULL;
     size_t n = 0, total = 0;
@@ -84,7 +87,7 @@ int cmd_ppl(int argc, char **argv) {
         goto done;
     }
     if (!(tok = tok_open_model(m)) || !(books = pg19_open(file))) goto done;
-    if (!(f = fwd_new(m, (int)ctx, (int)threads))) goto done;
+    if (!(be = backend_new(m, bk, (int)ctx, (int)threads, (int)chunk))) goto done;
     char desc[256];
     attn_variant_describe(&var, desc, sizeof desc);
     double nll = 0, t_tok = 0, t0 = ev_now();
@@ -97,7 +100,7 @@ int cmd_ppl(int argc, char **argv) {
         t_tok += ev_now() - tb;
         total += n;
         ppl_result pr;
-        if (ppl_score(f, m, &var, ids, n, (size_t)ctx, 0, (int)chunk, &pr) < 0) goto done;
+        if (ppl_score(be, &var, ids, n, (size_t)ctx, 0, &pr) < 0) goto done;
         double book_nll = pr.nll;
         long book_scored = pr.scored, book_windows = pr.windows;
         /* a file of several books also reports each one, in input order */
@@ -118,12 +121,12 @@ int cmd_ppl(int argc, char **argv) {
            exp(nll / scored));
     ev_xfflush(stdout, "stdout");
     if (stats)
-        fprintf(stderr, "evalctl ppl: tokenized in %.3f s; %zu tokens scored in %.2f s (%.1f tokens/s), %d threads, "
+        fprintf(stderr, "evalctl ppl: tokenized in %.3f s; %zu tokens scored in %.2f s (%.1f tokens/s), %s, "
                         "variant %s\n", t_tok, total, t2 - t0 - t_tok, total / (t2 - t0 - t_tok),
-                par_threads(fwd_pool(f)), attn_variant_name(&var));
+                backend_describe(be), attn_variant_name(&var));
     rc = 0;
 done:
-    fwd_free(f);
+    backend_free(be);
     free(ids);
     pg19_close(books);
     tok_free(tok);

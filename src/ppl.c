@@ -6,8 +6,8 @@
 
 #include <stdlib.h>
 
-int ppl_score(fwd_ctx *f, const model *m, const attn_variant *v, const int32_t *ids, size_t n, size_t ctx,
-              size_t max_windows, int chunk, ppl_result *r) {
+int ppl_score(backend *b, const attn_variant *v, const int32_t *ids, size_t n, size_t ctx, size_t max_windows,
+              ppl_result *r) {
     r->nll = 0;
     r->scored = 0;
     r->windows = 0;
@@ -18,10 +18,8 @@ int ppl_score(fwd_ctx *f, const model *m, const attn_variant *v, const int32_t *
     pg19_windows(n, ctx, max_windows, w);
     int rc = 0;
     for (size_t k = 0; k < nw; k++) {
-        attn_ctx *a = attn_new(v, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, (int)w[k].len);
         double part = 0;
-        int s = a ? fwd_score(f, a, ids + w[k].start, (int)w[k].len, chunk, &part) : -1;
-        attn_free(a);
+        int s = backend_score(b, v, ids + w[k].start, (int)w[k].len, &part);
         if (s < 0) {
             rc = -1;
             break;

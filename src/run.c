@@ -2,6 +2,7 @@
  * predictions, tables. See run.h for the item order and the files. */
 #include "run.h"
 
+#include "backend.h"
 #include "chat.h"
 #include "forward.h"
 #include "infbench.h"
@@ -538,12 +539,13 @@ static int cmp_rec(const void *a, const void *b) {
 
 /* --------------------------------------------------------------- writing */
 
-/* Writes text to path through path.tmp + fsync + rename. */
+/* Writes text to path through path.tmp.PID + fsync + rename: the process id
+ * keeps shards that start together in a new directory (a Slurm array) off
+ * each other's temporary files. */
 static int write_atomic(const char *path, const char *text, size_t n) {
     size_t pl = strlen(path);
-    char *tmp = xmalloc(pl + 5);
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
+    char *tmp = xmalloc(pl + 32);
+    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = -1;
     if (fd < 0) {
@@ -915,7 +917,8 @@ static int write_meta(const run_config *rc, const char *dir, const char *fname, 
     iso_now(end);
     json_t *m = json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:s, s:I}, s:s, s:s, s:s, s:{s:i, s:i}}", "evalctl", EV_VERSION,
                           "git_commit", commit, "model", "path", rc->model, "files", model_files(rc->model), "machine",
-                          "uname", machine, "cores", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "backend", "cpu",
+                          "uname", machine, "cores", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "backend",
+                          rc->backend_used[0] ? rc->backend_used : rc->backend,
                           "start", start, "end", end, "shard", "index", o->shard_i, "count", o->shard_n);
     if (!m) return ev_error("%s: cannot build meta.json", dir);
     char *s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -1025,7 +1028,7 @@ typedef struct {
     pg19_books *books;
     int32_t **book_ids;           /* [samples]: each book's ids, made on first use */
     size_t *book_n;
-    fwd_ctx *f;
+    backend *be;
     int32_t *out;                 /* [max_new] */
     long n_ctx, max_new;
 } run_env;
@@ -1037,7 +1040,7 @@ static void env_close(run_env *e) {
     free(e->book_n);
     pg19_close(e->books);
     free(e->out);
-    fwd_free(e->f);
+    backend_free(e->be);
     ruler_qa_free(e->squad);
     ruler_qa_free(e->hotpot);
     ruler_essay_free(e->essay);
@@ -1315,7 +1318,7 @@ static int env_open(const run_config *rc, run_env *e) {
         e->book_n = xcalloc(e->books->n, sizeof *e->book_n);
         e->n_ctx = max_len;
     }
-    if (!(e->f = fwd_new(e->m, (int)e->n_ctx, (int)rc->threads))) goto fail;
+    if (!(e->be = backend_new(e->m, rc->backend, (int)e->n_ctx, (int)rc->threads, (int)rc->chunk))) goto fail;
     e->out = xmalloc(sizeof *e->out * (size_t)(e->max_new > 0 ? e->max_new : 1));
     return 0;
 fail:
@@ -1414,13 +1417,10 @@ static int generate(const run_config *rc, run_env *e, int vi, const int32_t *ids
     if (np >= e->n_ctx)
         return ev_error("%s: prompt of %d tokens leaves no room to answer in the KV cache of %ld positions", what, np,
                         e->n_ctx);
-    attn_ctx *a = attn_new(&rc->variants[vi].v, m->hp.n_layers, m->hp.n_heads, m->hp.n_kv_heads, m->hp.head_dim, np);
-    if (!a) return -1;
     tok_timer tt = {0};
     double t0 = ev_now();
-    int k = fwd_generate(e->f, a, ids, np, (int)rc->chunk, max_new, e->out, on_tok, &tt);
+    int k = backend_generate(e->be, &rc->variants[vi].v, ids, np, max_new, e->out, on_tok, &tt);
     double t1 = ev_now();
-    attn_free(a);
     if (k < 0) return -1;
     int keep = k;
     for (int j = 0; keep > 0 && j < m->hp.n_eos; j++)
@@ -1522,8 +1522,8 @@ static json_t *item_ppl(const run_config *rc, run_env *e, int li, int vi, long i
         free(e->book_ids[i]);
         e->book_ids[i] = NULL;
         err = xstrdup(ev_error_last());
-    } else if (ppl_score(e->f, e->m, &rc->variants[vi].v, e->book_ids[i], e->book_n[i], (size_t)rc->lengths[li],
-                         (size_t)rc->max_windows, (int)rc->chunk, &pr) < 0) {
+    } else if (ppl_score(e->be, &rc->variants[vi].v, e->book_ids[i], e->book_n[i], (size_t)rc->lengths[li],
+                         (size_t)rc->max_windows, &pr) < 0) {
         err = xstrdup(ev_error_last());
         pr = (ppl_result){0};
     } else if (pr.scored == 0) {
@@ -1617,9 +1617,6 @@ static char *preds_name(const char *dir, const run_opts *o) {
 }
 
 int run_execute(run_config *rc, const run_opts *o) {
-    if (!strcmp(rc->backend, "cuda"))
-        return ev_error("%s: [run] backend = cuda: this build/machine has no CUDA backend yet (use cpu or auto)",
-                        where_of(rc->ini, "run", "backend"));
     char start[32];
     iso_now(start);
     char *dir = run_dir(rc), *cfg_path = ev_path_join(dir, "config.ini"), *preds = preds_name(dir, o);
@@ -1664,6 +1661,7 @@ int run_execute(run_config *rc, const run_opts *o) {
     if (pg.done < pg.total) {
         if (env_open(rc, &e) < 0) goto out;
         have_env = 1;
+        snprintf(rc->backend_used, sizeof rc->backend_used, "%s", backend_describe(e.be));
     }
     if (aside) {
         char stamp[32], *to;

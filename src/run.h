@@ -63,6 +63,7 @@ typedef struct {
     uint64_t seed;
     int n_variants;
     run_variant *variants;            /* [n_variants] */
+    char backend_used[160];           /* set by run_execute: backend_describe() of what ran */
 } run_config;
 
 /* Parses and checks a config (schema, types, ranges) after applying the

@@ -133,13 +133,9 @@ same "$T_TMP/one/crash" "$D" "$LOG"
 # (b) three shards at once, shard 1 killed once and resumed, then merged
 D=$T_TMP/sharded/crash
 LOG="(b):"
-# shard 0 first, alone until config.ini is there: shards that create the run
-# directory at the same moment race on config.ini (src/run.c's write_atomic
-# gives every writer the same PATH.tmp, so all but one rename fail: ENOENT)
+# all three start at once in a new directory, as a Slurm array's do
 "$EV" run --config "$CFG" --set run.output_dir="$T_TMP/sharded" --shard 0/3 2>>"$T_TMP/runlog" &
 p0=$!
-i=0
-while [ ! -f "$D/config.ini" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
 "$EV" run --config "$CFG" --set run.output_dir="$T_TMP/sharded" --shard 2/3 2>>"$T_TMP/runlog" &
 p2=$!
 kill_after "$T_TMP/sharded" "$D/predictions.shard-1-of-3.jsonl" 0 $((RANDOM % 900)) --shard 1/3
