@@ -192,8 +192,8 @@ echo '{"index": 1, "input": "x", "outputs": ["a"' >>"$B/r/fwe.jsonl"
 cfg "$T_TMP/bad.ini" 'name = ruler' 'tasks = fwe' 'lengths = 256' 'samples = 2'
 bad() { "$EVALCTL" run --config "$T_TMP/bad.ini" --set run.output_dir="$B/out" "$@"; }
 expect_error "malformed JSONL line" "$B/r/fwe\\.jsonl:2: invalid JSON" bad --set benchmark.data_dir="$B/r"
-printf '{"index": 1, "input": "x"}\n' >"$B/r/fwe2"
-head -n 1 "$B/r/fwe.jsonl" | cat - "$B/r/fwe2" >"$B/r/fwe.jsonl"
+head -n 1 "$FX/ruler/256/data/fwe/validation.jsonl" >"$B/r/fwe.jsonl"
+printf '{"index": 1, "input": "x"}\n' >>"$B/r/fwe.jsonl"
 expect_error "missing field" "$B/r/fwe\\.jsonl:2: missing field .outputs." bad --set benchmark.data_dir="$B/r"
 expect_error "fewer records than samples" 'official/fwe\.jsonl: 2 records, fewer than \[benchmark\] samples = 3' \
     bad --set benchmark.data_dir=tests/fixtures/ruler/official --set benchmark.lengths=2048 --set benchmark.samples=3
