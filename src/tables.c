@@ -466,7 +466,7 @@ typedef struct {
     const char *by_length;  /* heading of the by-length table */
     const char *per_task;   /* heading of a per-task table, before "at L tokens" */
     const char *ylabel;
-    int percent;            /* scores in 0..100: fixed y axis when they fit */
+    int percent;            /* scores in 0..100: fixed y axis when they fit (InfiniteBench's are 0..1) */
 } bench_info;
 
 static bench_info bench_of(const char *name) {
@@ -475,7 +475,7 @@ static bench_info bench_of(const char *name) {
                             "accuracy (%)", 1};
     if (!strcmp(name, "infinitebench"))
         return (bench_info){"InfiniteBench", "Average score by context length", "Score per task",
-                            "score", 1};
+                            "score", 0};
     if (!strcmp(name, "pg19"))
         return (bench_info){"PG19", "Perplexity by context length (lower is better)",
                             "Perplexity per task", "perplexity", 0};
