@@ -53,7 +53,7 @@
  * fill the GPU cut each tile's key-tile list into n_splits slices (grid z); the
  * slices write unnormalised partial outputs and their (max, sum) to the
  * workspace, and attn_combine merges them. Used for decode rows, small chunks
- * and the anchors of small chunks.
+ * without +delta anchors and the dense anchor pass of small chunks.
  *
  * +DELTA per chunk (cuda_attn_layer): anchors g*gamma in [pos0, min(end, P))
  * run twice through the same kernel in strided-rows mode: dense (fp32 into
@@ -66,6 +66,15 @@
  * at 1M tokens; computing the anchors' sparse rows twice costs 1/gamma of the
  * sparse pass.) +RECOMPUTE: the main pass, then the dense anchor pass writing
  * bf16 over those rows of `out`.
+ * An anchor row adds Delta to its own sparse row, sparse + (dense - sparse),
+ * which cancels (leaving dense, as on the CPU) only if the anchor pass's
+ * sparse row has the same bits as the main pass's (attn_fwd for both; with
+ * attn_wg for the main pass, up to fp32 summation order): so neither pass
+ * splits its keys when the chunk has anchors. (Split-KV rounds P to bf16 against
+ * each slice's own max, not the running max: with 300-row chunks the
+ * sparse anchor pass took 2 slices and anchor rows missed dense by up to
+ * 1.2x the test's bound, their dense row being smaller than the sparse
+ * rows that should have cancelled.)
  *
  * Everything runs on the caller's stream; no host synchronisation. */
 extern "C" {
@@ -1172,14 +1181,14 @@ extern "C" int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, 
         a.base_kind = sparse_kind;
         a.dense_from = v->base == ATTN_BLOCK ? S - v->tail : INT32_MAX;
         a.out_mode = OUT_F32_SUB; /* wsd = dense - sparse = Delta */
-        if (run_pass(a, HD, part, st)) return -1;
+        if (run_pass(a, HD, NULL, st)) return -1; /* no split-KV: see the top of the file */
     }
     m.delta_lim = (int)lim;
     m.gamma = g;
     m.g_first = (int)g_first;
     m.delta_ws = wsd;
     m.delta_carry = delta;
-    if (run_pass(m, HD, part, st)) return -1;
+    if (run_pass(m, HD, n_anchor > 0 ? NULL : part, st)) return -1; /* as the sparse anchor pass */
     if (n_anchor > 0)
         CU_TRY(cudaMemcpyAsync(delta, wsd + (size_t)(n_anchor - 1) * (size_t)row, (size_t)row * sizeof(float),
                                cudaMemcpyDeviceToDevice, st));
