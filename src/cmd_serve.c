@@ -27,6 +27,7 @@ static const char usage[] =
     "  --max-conns N        connections at once (default 64)\n"
     "  --chat-template N    a built-in (chatml, llama3, mistral, none) or .jinja file instead of the\n"
     "                       model's; `none` sends chat contents as they are (prompts already templated)\n"
+    "  --backend B          cpu (default), cuda, or auto (cuda when a GPU answers)\n"
     "  --chunk N            prefill chunk in tokens (default 512; the output does not depend on it)\n"
     "  --verbose            a line per request on standard error\n"
     CLI_VARIANT_HELP;
@@ -54,6 +55,7 @@ int cmd_serve(int argc, char **argv) {
             (r = cli_opt(argc, argv, &i, "--host", &cfg.host)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--api-key", &cfg.api_key)) != 0 ||
             (r = cli_opt(argc, argv, &i, "--chat-template", &cfg.chat_template)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--backend", &cfg.backend)) != 0 ||
             (r = cli_variant_arg(argc, argv, &i, &vo)) != 0) {
             if (r < 0) return 2;
             continue;

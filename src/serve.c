@@ -10,6 +10,8 @@
  * a job shares with its handler is guarded by the server's one mutex `mu`. */
 #include "serve.h"
 
+#include "backend.h"
+
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -54,16 +56,18 @@ static void sb_add(sbuf *b, const char *s, size_t n) {
 struct serve_engine {
     const model *m;
     tok_tokenizer *tok;
+    const char *bk;
     int n_threads, chunk;
-    fwd_ctx *f; /* KV cache of `cap` positions, grown on demand */
+    backend *be; /* KV cache of `cap` positions, grown on demand */
     int cap;
     float *logits; /* [vocab] */
 };
 
-serve_engine *serve_engine_new(const model *m, tok_tokenizer *tok, int n_threads, int chunk) {
+serve_engine *serve_engine_new(const model *m, tok_tokenizer *tok, const char *backend, int n_threads, int chunk) {
     serve_engine *e = xcalloc(1, sizeof *e);
     e->m = m;
     e->tok = tok;
+    e->bk = backend ? backend : "cpu";
     e->n_threads = n_threads;
     e->chunk = chunk > 0 ? chunk : 512;
     e->logits = xmalloc(sizeof *e->logits * (size_t)m->hp.vocab);
@@ -72,7 +76,7 @@ serve_engine *serve_engine_new(const model *m, tok_tokenizer *tok, int n_threads
 
 void serve_engine_free(serve_engine *e) {
     if (!e) return;
-    fwd_free(e->f);
+    backend_free(e->be);
     free(e->logits);
     free(e);
 }
@@ -81,16 +85,16 @@ void serve_engine_free(serve_engine *e) {
  * series of longer prompts does not rebuild it each time (it holds the thread
  * pool too). */
 static int engine_room(serve_engine *e, int need) {
-    if (e->f && e->cap >= need) return 0;
+    if (e->be && e->cap >= need) return 0;
     int ctx = e->m->hp.context;
     long cap = e->cap * 2L > need ? e->cap * 2L : need;
     if (cap < 512) cap = 512;
     if (cap > ctx) cap = ctx;
     if (cap < need) cap = need;
-    fwd_free(e->f);
-    e->f = fwd_new(e->m, (int)cap, e->n_threads);
-    e->cap = e->f ? (int)cap : 0;
-    return e->f ? 0 : -1;
+    backend_free(e->be);
+    e->be = backend_new(e->m, e->bk, (int)cap, e->n_threads, e->chunk);
+    e->cap = e->be ? (int)cap : 0;
+    return e->be ? 0 : -1;
 }
 
 static int is_end(const model_hparams *hp, int32_t id) {
@@ -138,26 +142,21 @@ int serve_generate(serve_engine *e, const serve_gen *g, serve_emit_fn emit, void
                         hp->context);
     if (g->max_tokens == 0) return 0;
     if (engine_room(e, g->n_ids + g->max_tokens) != 0) return -1;
-    attn_ctx *a = attn_new(g->variant, hp->n_layers, hp->n_heads, hp->n_kv_heads, hp->head_dim, g->n_ids);
-    if (!a) return -1;
+    if (backend_begin(e->be, g->variant, g->n_ids) != 0) return -1;
     sampler *s = sample_new(hp->vocab, &g->sample);
-    if (!s) {
-        attn_free(a);
-        return -1;
-    }
+    if (!s) return -1;
     tok_stream *ts = tok_stream_new(e->tok);
     sbuf txt;
     sb_init(&txt);
     size_t sent = 0; /* txt[0..sent) went to emit */
     int rc = -1;
     double t0 = ev_now(), t1 = t0;
-    fwd_reset(e->f);
     /* the prefill a chunk at a time (the same result as one call), so that a
      * client that leaves, or a server stopping, need not wait for all of it */
     for (int off = 0; off < g->n_ids; off += e->chunk) {
         int n = g->n_ids - off < e->chunk ? g->n_ids - off : e->chunk;
         int last = off + n == g->n_ids;
-        if (fwd_prefill(e->f, g->ids + off, n, e->chunk, a, last ? e->logits : NULL) != 0) goto done;
+        if (backend_eval(e->be, g->ids + off, n, last ? e->logits : NULL) != 0) goto done;
         if (!last && emit(ud, txt.p, 0)) {
             res->finish = SERVE_FINISH_CANCELLED;
             rc = 0;
@@ -203,7 +202,7 @@ int serve_generate(serve_engine *e, const serve_gen *g, serve_emit_fn emit, void
             break;
         }
         if (res->completion_tokens == g->max_tokens) break;
-        if (fwd_decode_one(e->f, id, a, e->logits) != 0) goto done;
+        if (backend_eval(e->be, &id, 1, e->logits) != 0) goto done;
     }
     /* what was held back for a stop string that never came */
     if (res->finish != SERVE_FINISH_CANCELLED && sent < txt.len) emit(ud, txt.p + sent, txt.len - sent);
@@ -213,7 +212,6 @@ done:
     free(txt.p);
     tok_stream_free(ts);
     sample_free(s);
-    attn_free(a);
     return rc;
 }
 
@@ -1141,7 +1139,7 @@ serve_ctx *serve_new(const serve_config *cfg) {
     snprintf(S->model_id, sizeof S->model_id, "%.*s", (int)(cfg->model_path + bl - base), base);
     size_t il = strlen(S->model_id);
     if (il > 5 && !strcmp(S->model_id + il - 5, ".gguf")) S->model_id[il - 5] = '\0';
-    S->engine = serve_engine_new(S->m, S->tok, cfg->threads, cfg->chunk);
+    S->engine = serve_engine_new(S->m, S->tok, cfg->backend, cfg->threads, cfg->chunk);
     http_config hc = {.host = cfg->host, .port = cfg->port, .max_body = cfg->max_body, .timeout_s = cfg->timeout_s,
                       .max_conns = cfg->max_conns, .handler = handle, .on_error = on_http_error, .ud = S};
     if (!(S->http = http_server_new(&hc))) goto fail;

@@ -46,9 +46,8 @@
 
 /* --------------------------------------------------- one completion's work */
 
-/* What a request asks of the model. The engine below runs it on the CPU
- * forward pass; a GPU backend can stand in by providing serve_generate with
- * the same contract. */
+/* What a request asks of the model. The engine below runs it through
+ * backend.h, on the CPU or the GPU. */
 typedef struct {
     const int32_t *ids; /* the prompt, n_ids >= 1 tokens */
     int n_ids;
@@ -76,8 +75,10 @@ typedef int (*serve_emit_fn)(void *ud, const char *text, size_t len);
 
 typedef struct serve_engine serve_engine;
 
-/* Borrows m and tok (they must outlive it). chunk: prefill chunk (<= 0: 512). */
-serve_engine *serve_engine_new(const model *m, tok_tokenizer *tok, int n_threads, int chunk);
+/* Borrows m and tok (they must outlive it). backend: "cpu", "cuda" or "auto"
+ * (backend.h; the first request opens it). chunk: prefill chunk (<= 0: the
+ * backend's default). */
+serve_engine *serve_engine_new(const model *m, tok_tokenizer *tok, const char *backend, int n_threads, int chunk);
 void serve_engine_free(serve_engine *e); /* NULL-safe */
 /* Generates one completion: greedy tokens are those of fwd_generate; the text
  * is what `evalctl generate` prints (end tokens dropped, tokenizers'
@@ -94,6 +95,7 @@ typedef struct {
     const char *host;          /* NULL: 127.0.0.1 */
     int port;                  /* 0: any free port */
     const char *api_key;       /* NULL: no check; else "Authorization: Bearer KEY" on /v1/ */
+    const char *backend;       /* cpu, cuda or auto (NULL: cpu) */
     int threads;               /* forward-pass threads (<= 0: every core) */
     int queue;                 /* requests that may wait behind the running one */
     size_t max_body;           /* request body bytes */
