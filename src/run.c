@@ -1592,22 +1592,6 @@ static int work(const run_config *rc, run_env *e, const run_opts *o, const char 
     return rcode;
 }
 
-static int mkdirs(const char *path) {
-    char *p = xstrdup(path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                ev_error("%s: mkdir: %s", p, strerror(errno));
-                free(p);
-                return -1;
-            }
-            *s = '/';
-        }
-    int r = mkdir(p, 0755) != 0 && errno != EEXIST ? ev_error("%s: mkdir: %s", p, strerror(errno)) : 0;
-    free(p);
-    return r;
-}
 
 static char *preds_name(const char *dir, const run_opts *o) {
     char name[96];
@@ -1680,7 +1664,7 @@ int run_execute(run_config *rc, const run_opts *o) {
         fprintf(stderr, "evalctl run: the old run is now %s\n", to);
         free(to);
     }
-    if (mkdirs(dir) < 0) goto out;
+    if (ev_mkdirs(dir) < 0) goto out;
     if (!ev_is_file(cfg_path)) {
         size_t len;
         char *text = ini_format(rc->ini, &len);

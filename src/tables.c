@@ -520,23 +520,6 @@ static char *var_label(const tgroup *g, int v) {
     return s;
 }
 
-static int mkdirs(const char *path) {
-    char *p = xstrdup(path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                ev_error("%s: mkdir: %s", p, strerror(errno));
-                free(p);
-                return -1;
-            }
-            *s = '/';
-        }
-    int r = mkdir(p, 0755) != 0 && errno != EEXIST ? ev_error("%s: mkdir: %s", p, strerror(errno)) : 0;
-    if (r == 0 && !ev_is_dir(p)) r = ev_error("%s: not a directory", p);
-    free(p);
-    return r;
-}
 
 /* Writes outdir/name through a temporary file and a rename, so a reader never
  * sees half a table. */
@@ -851,7 +834,7 @@ out:
 }
 
 int tables_write(const tables_set *t, const char *outdir, FILE *list) {
-    if (mkdirs(outdir) < 0) return -1;
+    if (ev_mkdirs(outdir) < 0) return -1;
     char *idx = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&idx, &n);

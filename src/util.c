@@ -261,3 +261,21 @@ double ev_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+int ev_mkdirs(const char *path) {
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                ev_error("%s: mkdir: %s", p, strerror(errno));
+                free(p);
+                return -1;
+            }
+            *s = '/';
+        }
+    int r = mkdir(p, 0755) != 0 && errno != EEXIST ? ev_error("%s: mkdir: %s", p, strerror(errno)) : 0;
+    if (r == 0 && !ev_is_dir(p)) r = ev_error("%s: not a directory", p);
+    free(p);
+    return r;
+}

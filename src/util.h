@@ -79,4 +79,9 @@ int ev_utf8_valid(const char *s, size_t n);
 /* Monotonic seconds, for progress and benchmarks. */
 double ev_now(void);
 
+/* mkdir -p: creates path and the directories above it (0755); an existing
+ * directory is fine. Returns 0, or -1 after one error line naming the part
+ * that failed, or saying path is not a directory. */
+int ev_mkdirs(const char *path);
+
 #endif
