@@ -1,5 +1,5 @@
-/* stats.c - paired permutation test, percentile bootstrap and the seeded
- * generator behind both (definitions, tie rule and limits in stats.h). */
+/* stats.c - paired permutation test and percentile bootstrap over the seeded
+ * generator of rng.h (definitions, tie rule and limits in stats.h). */
 #include "stats.h"
 #include "util.h"
 
@@ -10,33 +10,6 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------- random */
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void stats_rng_seed(stats_rng *r, uint64_t seed) {
-    /* splitmix64 never yields four zero words, the one state xoshiro must avoid */
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t stats_rng_next(stats_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
 
 uint64_t stats_rng_below(stats_rng *r, uint64_t n) {
     /* Lemire: the high word of x * n is uniform once the low words that would
@@ -52,8 +25,6 @@ uint64_t stats_rng_below(stats_rng *r, uint64_t n) {
     }
     return (uint64_t)(m >> 64);
 }
-
-double stats_rng_uniform(stats_rng *r) { return (double)(stats_rng_next(r) >> 11) * 0x1.0p-53; }
 
 /* ---------------------------------------------------------------------- summaries */
 

@@ -68,22 +68,25 @@
 
 #include <stdint.h>
 
+#include "rng.h"
+
 #define STATS_EXACT_MAX_N 40
 #define STATS_MAX_PERMS (INT64_C(1) << 40)
 #define STATS_MAX_BOOT 100000000L /* B * n is bounded by time, not this */
 
 /* ------------------------------------------------------------- random */
 
-typedef struct {
-    uint64_t s[4];
-} stats_rng;
+/* The project's one generator (rng.h: xoshiro256** seeded through splitmix64);
+ * stats keeps its own draw below n (Lemire's multiply-shift), whose stream the
+ * permutation and bootstrap fixtures were made with. */
+typedef rng_state stats_rng;
 
-void stats_rng_seed(stats_rng *r, uint64_t seed);
-uint64_t stats_rng_next(stats_rng *r);
+static inline void stats_rng_seed(stats_rng *r, uint64_t seed) { rng_seed(r, seed); }
+static inline uint64_t stats_rng_next(stats_rng *r) { return rng_u64(r); }
 /* Uniform in [0, n), n >= 1, unbiased. */
 uint64_t stats_rng_below(stats_rng *r, uint64_t n);
 /* Uniform in [0, 1) with 53 random bits. */
-double stats_rng_uniform(stats_rng *r);
+static inline double stats_rng_uniform(stats_rng *r) { return rng_double(r); }
 
 /* ---------------------------------------------------------- summaries */
 
