@@ -42,28 +42,13 @@ static int eq_bytes(const char *a, size_t an, const json_t *b) {
     return a && json_is_string(b) && an == json_string_length(b) && !memcmp(a, json_string_value(b), an);
 }
 
-/* stderr captured around calls that must print exactly one error line */
-static int saved_fd = -1;
-static char err_path[64];
-static void quiet_begin(void) {
-    fflush(stderr);
-    snprintf(err_path, sizeof err_path, "/tmp/test_infbench_err.%d", (int)getpid());
-    int fd = open(err_path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    saved_fd = dup(2);
-    dup2(fd, 2);
-    close(fd);
-}
+/* stderr captured (test.h) around calls that must print exactly one error line */
+static void quiet_begin(void) { test_capture_begin(); }
 /* Returns the captured text (heap); *lines gets its number of lines. */
 static char *quiet_end(int *lines) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    size_t n;
-    char *t = ev_read_file(err_path, &n);
-    unlink(err_path);
-    *lines = 0;
-    for (size_t i = 0; t && i < n; i++) *lines += t[i] == '\n';
-    return t ? t : xstrdup("");
+    char *t = test_capture_end();
+    *lines = test_count_lines(t);
+    return t;
 }
 
 static void write_file(const char *path, const char *s) {

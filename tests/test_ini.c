@@ -16,29 +16,14 @@
 
 /* ---------------------------------------------------------------------- stderr capture */
 
-static int saved_fd = -1;
-static char err_path[64];
-static char err_text[4096];
+/* test.h's capture, its text kept until the next stderr_end() */
+static char *err_text;
 
-static void stderr_begin(void) {
-    fflush(stderr);
-    strcpy(err_path, "/tmp/evalctl_test_ini_XXXXXX");
-    int fd = mkstemp(err_path);
-    saved_fd = dup(2);
-    dup2(fd, 2);
-    close(fd);
-}
+static void stderr_begin(void) { test_capture_begin(); }
 
 static const char *stderr_end(void) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    FILE *f = fopen(err_path, "r");
-    size_t n = f ? fread(err_text, 1, sizeof err_text - 1, f) : 0;
-    if (f) fclose(f);
-    err_text[n] = '\0';
-    unlink(err_path);
-    return err_text;
+    free(err_text);
+    return err_text = test_capture_end();
 }
 
 static int one_line(const char *s) {

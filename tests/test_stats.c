@@ -20,31 +20,15 @@
 
 /* ---------------------------------------------------------------------- helpers */
 
-/* Runs with stderr sent to a temporary file; stderr_end() returns what was
- * written (static buffer) so tests can check for exactly one error line. */
-static int saved_fd = -1;
-static char err_path[] = "/tmp/evalctl_test_stats_XXXXXX";
-static char err_text[2048];
+/* test.h's capture; stderr_end() returns what was written (kept until the next
+ * call) so tests can check for exactly one error line. */
+static char *err_text;
 
-static void stderr_begin(void) {
-    fflush(stderr);
-    int fd = mkstemp(err_path);
-    saved_fd = dup(2);
-    dup2(fd, 2);
-    close(fd);
-}
+static void stderr_begin(void) { test_capture_begin(); }
 
 static const char *stderr_end(void) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    FILE *f = fopen(err_path, "r");
-    size_t n = f ? fread(err_text, 1, sizeof err_text - 1, f) : 0;
-    if (f) fclose(f);
-    err_text[n] = '\0';
-    unlink(err_path);
-    strcpy(err_path, "/tmp/evalctl_test_stats_XXXXXX");
-    return err_text;
+    free(err_text);
+    return err_text = test_capture_end();
 }
 
 static int count_lines(const char *s) {
