@@ -144,12 +144,6 @@ int backend_eval(backend *b, const int32_t *ids, int n, float *logits_last) {
     return fwd_prefill(b->f, ids, n, b->chunk, b->attn, logits_last);
 }
 
-static int is_eos(const model_hparams *hp, int32_t id) {
-    for (int i = 0; i < hp->n_eos; i++)
-        if (hp->eos_ids[i] == id) return 1;
-    return 0;
-}
-
 int backend_generate(backend *b, const attn_variant *v, const int32_t *prompt, int n_prompt, int max_new,
                      int32_t *out, fwd_token_fn on_token, void *ud) {
     const model_hparams *hp = &b->m->hp;
@@ -160,7 +154,7 @@ int backend_generate(backend *b, const attn_variant *v, const int32_t *prompt, i
         int32_t id = fwd_argmax(b->logits, hp->vocab);
         out[n++] = id;
         if (on_token) on_token(ud, id);
-        if (is_eos(hp, id) || n == max_new || backend_n_past(b) >= b->n_ctx) break;
+        if (model_is_eos(hp, id) || n == max_new || backend_n_past(b) >= b->n_ctx) break;
         if (backend_eval(b, &id, 1, b->logits) != 0) return -1;
     }
     return n;

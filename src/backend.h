@@ -38,9 +38,11 @@ int backend_begin(backend *b, const attn_variant *v, int prompt_len);
  * [vocab]. Returns 0, or -1 after one error line (context full, bad id). */
 int backend_eval(backend *b, const int32_t *ids, int n, float *logits_last);
 
-/* Greedy generation as fwd_generate (forward.h): begin + prompt + argmax
- * tokens until an EOS id (kept), max_new tokens or a full cache. Returns the
- * number of new ids in out[], or -1 after one error line. */
+/* Greedy generation from an empty cache: begin + prompt, then the argmax
+ * token until one of hp.eos_ids was produced (it is kept), max_new tokens were
+ * made or the cache is full. out[max_new] receives the new ids; on_token (may
+ * be NULL) is called with each as it is made. Returns the number of new ids,
+ * or -1 after one error line. */
 int backend_generate(backend *b, const attn_variant *v, const int32_t *prompt, int n_prompt, int max_new,
                      int32_t *out, fwd_token_fn on_token, void *ud);
 

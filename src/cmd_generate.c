@@ -101,18 +101,12 @@ typedef struct {
     double t_first; /* when the first new token came: the end of the prefill */
 } gen_out;
 
-static int is_end(const model_hparams *hp, int32_t id) {
-    for (int i = 0; i < hp->n_eos; i++)
-        if (hp->eos_ids[i] == id) return 1;
-    return 0;
-}
-
 static void on_token(void *ud, int32_t id) {
     gen_out *o = ud;
     if (o->n == 0) o->t_first = ev_now();
     if (o->print_ids) {
         printf(o->n ? " %d" : "%d", (int)id);
-    } else if (!is_end(o->hp, id) && !o->failed) {
+    } else if (!model_is_eos(o->hp, id) && !o->failed) {
         const char *t;
         size_t len;
         int r = tok_stream_push(o->stream, id, &t, &len);

@@ -921,29 +921,6 @@ int fwd_argmax(const float *x, int n) {
     return best;
 }
 
-static int is_eos(const model_hparams *hp, int32_t id) {
-    for (int i = 0; i < hp->n_eos; i++)
-        if (hp->eos_ids[i] == id) return 1;
-    return 0;
-}
-
-int fwd_generate(fwd_ctx *f, attn_ctx *attn, const int32_t *prompt, int n_prompt, int chunk, int max_new,
-                 int32_t *out, fwd_token_fn on_token, void *ud) {
-    fwd_reset(f);
-    if (max_new < 0) max_new = 0;
-    float *logits = f->logits; /* row 0 of the eval buffer is free outside fwd_eval */
-    if (fwd_prefill(f, prompt, n_prompt, chunk, attn, logits) != 0) return -1;
-    int n = 0;
-    while (n < max_new) {
-        int32_t id = fwd_argmax(logits, f->hp->vocab);
-        out[n++] = id;
-        if (on_token) on_token(ud, id);
-        if (is_eos(f->hp, id) || n == max_new || f->n_past >= f->n_ctx) break;
-        if (fwd_decode_one(f, id, attn, logits) != 0) return -1;
-    }
-    return n;
-}
-
 typedef struct {
     const int32_t *ids;
     int n, vocab;

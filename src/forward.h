@@ -61,14 +61,8 @@ int fwd_decode_one(fwd_ctx *f, int32_t id, attn_ctx *attn, float *logits);
 /* Index of the largest value, the first one on ties (torch.argmax). */
 int fwd_argmax(const float *x, int n);
 
-/* Greedy generation from an empty cache: prefills prompt[0..n_prompt-1], then
- * appends the argmax token until one of hp.eos_ids was produced (it is kept) or
- * max_new tokens were made or the cache is full. out[max_new] receives the new
- * ids; on_token (may be NULL) is called with each as it is made. Returns the
- * number of new tokens, or -1 after one error line. */
+/* Receives each generated id as it is made (backend.h's backend_generate). */
 typedef void (*fwd_token_fn)(void *ud, int32_t id);
-int fwd_generate(fwd_ctx *f, attn_ctx *attn, const int32_t *prompt, int n_prompt, int chunk, int max_new,
-                 int32_t *out, fwd_token_fn on_token, void *ud);
 
 /* Scores ids[1..n-1] from an empty cache: *nll_sum gets the sum over i >= 1 of
  * -log p(ids[i] | ids[0..i-1]) in nats (log-softmax in double). Returns the

@@ -185,6 +185,12 @@ void model_print_info(const model *m, FILE *f) {
     fprintf(f, "parameters: %" PRId64 "\n", m->n_params);
 }
 
+int model_is_eos(const model_hparams *hp, int32_t id) {
+    for (int i = 0; i < hp->n_eos; i++)
+        if (hp->eos_ids[i] == id) return 1;
+    return 0;
+}
+
 /* HF _compute_default_rope_parameters, then the scaling, all in fp32 as torch
  * does it (python scalars meet fp32 tensors in fp32). */
 void model_rope_inv_freq(const model *m, float *inv_freq) {

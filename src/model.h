@@ -122,6 +122,9 @@ int model_validate(model *m);
  * into dst[ne0]. */
 void model_tensor_row(const model_tensor *t, int64_t r, float *dst);
 
+/* 1 when id is one of hp's end-of-generation ids. */
+int model_is_eos(const model_hparams *hp, int32_t id);
+
 /* RoPE's inverse frequencies inv_freq[rope_dim/2] with the model's scaling
  * (none, linear, llama3, GGUF rope_freqs divisors), computed in fp32 exactly as
  * transformers does: the CPU forward pass and the CUDA one share this table. */

@@ -1422,12 +1422,7 @@ static int generate(const run_config *rc, run_env *e, int vi, const int32_t *ids
     int k = backend_generate(e->be, &rc->variants[vi].v, ids, np, max_new, e->out, on_tok, &tt);
     double t1 = ev_now();
     if (k < 0) return -1;
-    int keep = k;
-    for (int j = 0; keep > 0 && j < m->hp.n_eos; j++)
-        if (e->out[keep - 1] == m->hp.eos_ids[j]) {
-            keep--;
-            break;
-        }
+    int keep = k > 0 && model_is_eos(&m->hp, e->out[k - 1]) ? k - 1 : k;
     size_t plen;
     char *raw = tok_decode(e->tok, e->out, (size_t)keep, &plen);
     if (!raw) return -1;

@@ -97,12 +97,6 @@ static int engine_room(serve_engine *e, int need) {
     return e->be ? 0 : -1;
 }
 
-static int is_end(const model_hparams *hp, int32_t id) {
-    for (int i = 0; i < hp->n_eos; i++)
-        if (hp->eos_ids[i] == id) return 1;
-    return 0;
-}
-
 /* The earliest start of a stop string in t[0..len) that ends past `fresh` (the
  * bytes before it were searched already), or SIZE_MAX. */
 static size_t stop_find(const char *t, size_t len, size_t fresh, const char *const *stop, int n_stop) {
@@ -165,11 +159,11 @@ int serve_generate(serve_engine *e, const serve_gen *g, serve_emit_fn emit, void
     }
     t1 = ev_now();
     res->prefill_s = t1 - t0;
-    /* the loop of fwd_generate, with a sampler in place of the argmax */
+    /* the loop of backend_generate, with a sampler in place of the argmax */
     for (;;) {
         int32_t id = sample_next(s, e->logits);
         res->completion_tokens++;
-        if (is_end(hp, id)) {
+        if (model_is_eos(hp, id)) {
             res->finish = SERVE_FINISH_STOP;
             break;
         }

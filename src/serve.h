@@ -80,7 +80,7 @@ typedef struct serve_engine serve_engine;
  * backend's default). */
 serve_engine *serve_engine_new(const model *m, tok_tokenizer *tok, const char *backend, int n_threads, int chunk);
 void serve_engine_free(serve_engine *e); /* NULL-safe */
-/* Generates one completion: greedy tokens are those of fwd_generate; the text
+/* Generates one completion: greedy tokens are those of backend_generate; the text
  * is what `evalctl generate` prints (end tokens dropped, tokenizers'
  * DecodeStream), cut at the first stop string. Returns 0, or -1 after one
  * error line. Not re-entrant: one call at a time per engine. */

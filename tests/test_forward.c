@@ -27,12 +27,14 @@
  * Invariants (no oracle needed): prefill in chunks of 1, 7, 64 and all at once,
  * and prefill n + decode 1 against prefill n+1, give the same logits within
  * 1e-5 of the max-abs (by design they are the same bits); fwd_eval's per-token
- * logits equal fwd_prefill's of each prefix; fwd_generate stops at an eos id.
+ * logits equal fwd_prefill's of each prefix; backend_generate (backend.h, on the
+ * CPU) stops at an eos id.
  * Other oracles: the tiny HF models against their GGUF twins (llama.cpp's Q/K
  * permutation and rope_freqs tensor; within 1e-5), and forward.c's own
  * vectorised expansion of Q4_0/Q4_1/Q8_0/F16/BF16 against quant.c's (which is
  * bit-exact against gguf-py) on synthetic one-layer models: the same bits. */
 #include "attention.h"
+#include "backend.h"
 #include "forward.h"
 #include "model.h"
 #include "quant.h"
@@ -201,7 +203,8 @@ static void log_token(void *ud, int32_t id) {
     if (t->n < 64) t->got[t->n++] = id;
 }
 
-/* fwd_generate against a hand-run greedy loop, and its stop at an eos id. */
+/* backend_generate on the CPU against a hand-run greedy loop, and its stop at
+ * an eos id. */
 static void test_generate(model *m, const char *name) {
     int V = m->hp.vocab, n = 12, steps = 10;
     int32_t ids[12], out[16], want[16];
@@ -219,10 +222,11 @@ static void test_generate(model *m, const char *name) {
     /* no eos among them: all `steps` tokens come out */
     model_hparams saved = m->hp;
     m->hp.n_eos = 0;
-    a = dense_attn(m, n);
+    attn_variant dense;
+    attn_variant_parse("dense", &dense);
+    backend *be = backend_new(m, "cpu", n + steps, 0, 5);
     tok_log log = {0};
-    int k = fwd_generate(f, a, ids, n, 5, steps, out, log_token, &log);
-    attn_free(a);
+    int k = backend_generate(be, &dense, ids, n, steps, out, log_token, &log);
     CHECK_EQ_INT(k, steps);
     CHECK(k == steps && memcmp(out, want, sizeof(int32_t) * (size_t)steps) == 0, "%s: generate == greedy loop", name);
     CHECK(log.n == k && memcmp(log.got, out, sizeof(int32_t) * (size_t)k) == 0, "%s: on_token sees each id", name);
@@ -232,16 +236,13 @@ static void test_generate(model *m, const char *name) {
     m->hp.eos_ids[0] = want[3];
     int first = 0;
     while (want[first] != want[3]) first++;
-    a = dense_attn(m, n);
-    k = fwd_generate(f, a, ids, n, 0, steps, out, NULL, NULL);
-    attn_free(a);
+    k = backend_generate(be, &dense, ids, n, steps, out, NULL, NULL);
     CHECK_EQ_INT(k, first + 1);
     CHECK(out[k - 1] == want[3], "%s: ends with the eos id", name);
 
     /* max_new 0: nothing */
-    a = dense_attn(m, n);
-    CHECK_EQ_INT(fwd_generate(f, a, ids, n, 0, 0, out, NULL, NULL), 0);
-    attn_free(a);
+    CHECK_EQ_INT(backend_generate(be, &dense, ids, n, 0, out, NULL, NULL), 0);
+    backend_free(be);
     m->hp = saved;
     free(lg);
     fwd_free(f);
