@@ -368,10 +368,13 @@ static int fwd_init(cuda_fwd *f, uint64_t seed) {
 
     f->L = (gpu_layer *)calloc((size_t)nl, sizeof *f->L);
     if (!f->L) return -1;
+    /* the weights go up through one 64 MB staging buffer, freed before the
+     * KV cache and scratch are allocated */
     size_t stage_bytes = (size_t)64 << 20;
     void *stage = NULL;
     float *host = (float *)malloc(stage_bytes);
-    if (!host || DALLOC(f, stage, stage_bytes)) {
+    if (!host || cudaMalloc(&stage, stage_bytes) != cudaSuccess) {
+        fprintf(stderr, "evalctl: cuda: cannot allocate the 64 MB upload buffer\n");
         free(host);
         return -1;
     }
@@ -423,6 +426,15 @@ static int fwd_init(cuda_fwd *f, uint64_t seed) {
         if (e != cudaSuccess) goto out;
     }
     {
+        cudaError_t e = cudaStreamSynchronize(f->st);
+        if (e != cudaSuccess) {
+            fprintf(stderr, "evalctl: cuda: uploading %s: %s\n", m->path, cudaGetErrorString(e));
+            goto out;
+        }
+    }
+    cudaFree(stage);
+    stage = NULL;
+    {
         size_t kvb = (size_t)nl * f->n_ctx * f->kd * 2;
         if (DALLOC(f, f->kcache, kvb) || DALLOC(f, f->vcache, kvb)) goto out;
     }
@@ -433,9 +445,9 @@ static int fwd_init(cuda_fwd *f, uint64_t seed) {
         DALLOC(f, f->ids_d, (size_t)T * 4) || DALLOC(f, f->tgt_d, (size_t)T * 4) ||
         DALLOC(f, f->nll_d, (size_t)T * 8))
         goto out;
-    CU_TRY(cudaStreamSynchronize(f->st));
     rc = 0;
 out:
+    cudaFree(stage);
     free(host);
     return rc;
 }

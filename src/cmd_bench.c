@@ -239,7 +239,7 @@ static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads
  * split between cuBLAS products, attention and the rest (a second pass with
  * per-phase CUDA events; the first, unsynchronised pass gives the total), and
  * the products' rate against a plain 8192^3 cuBLAS product in the same run. */
-static int bench_model_cuda(model *m, const char *what, int len, int n_decode, long chunk, const attn_variant *var,
+static int bench_model_cuda(model *m, int len, int n_decode, long chunk, const attn_variant *var,
                             uint64_t seed) {
 #ifdef EV_CUDA
     const model_hparams *hp = &m->hp;
@@ -284,7 +284,6 @@ static int bench_model_cuda(model *m, const char *what, int len, int n_decode, l
                1e3 * t_dec / n_decode);
     }
     printf("\n");
-    (void)what;
     rc = 0;
 done:
     cuda_fwd_free(g);
@@ -292,7 +291,7 @@ done:
     free(ids);
     return rc;
 #else
-    (void)m, (void)what, (void)len, (void)n_decode, (void)chunk, (void)var, (void)seed;
+    (void)m, (void)len, (void)n_decode, (void)chunk, (void)var, (void)seed;
     return ev_error("bench: --backend cuda: this build has no CUDA (nvcc was not found, or CUDA=0)"), 1;
 #endif
 }
@@ -378,7 +377,7 @@ int cmd_bench(int argc, char **argv) {
     if ((!strcmp(what, "prefill") || !strcmp(what, "decode")) && !strcmp(backend, "cuda")) {
         model *m = shape ? model_shape(shape) : model_open(mpath);
         if (!m) return 1;
-        int r = bench_model_cuda(m, what, len > 0 ? (int)len : 2048, !strcmp(what, "decode") ? (int)n : 0,
+        int r = bench_model_cuda(m, len > 0 ? (int)len : 2048, !strcmp(what, "decode") ? (int)n : 0,
                                  chunk == 512 ? 4096 : chunk, &var, shape ? 0x5eed : 0);
         model_close(m);
         return r;
