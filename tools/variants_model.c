@@ -1,25 +1,33 @@
-/* variants_model.c - the attention variants on a real model: SmolLM2-135M-
- * Instruct over public-domain text (data/texts/kjv.txt, make data). Built by
- * `make variants-model` (build/variants-model); not part of `make test`, because
- * on SmolLM2 the claims below do not hold (README "Attention variants" has the
- * figures) and a suite must not be red by design nor skip what fails.
+/* variants_model.c - what the attention variants do to a real model:
+ * SmolLM2-135M-Instruct over a RULER haystack or public-domain text. Built by
+ * `make variants-model` (build/variants-model).
  *
- * Issue 6's two real-model claims, from the paper (arXiv 2505.11254, Fig. 3
- * and the PG19 table): a sparse prefill shifts the attention outputs away from
- * dense ones and the Delta correction moves them back, so
- *   (1) the mean cosine similarity to dense attention of the last layer's
- *       attention outputs (variant in every layer) is higher for X+delta than
- *       for X, X = streaming and block, over the rows where they differ from
- *       dense (past the sparse reach, before the dense last rows);
- *   (2) perplexity orders dense <= streaming+delta <= streaming.
- * The figures print on every run (README "Attention variants" quotes them).
+ * Issue 6 names two real-model effects from the paper (arXiv 2505.11254, Fig. 3
+ * and the PG19 table): a sparse prefill shifts attention outputs away from the
+ * dense ones and the Delta correction moves them back. Measured three ways:
  *
- * Checks both claims on the CPU (exit status 1 when one fails); EVALCTL_BACKEND=
- * cuda runs it on the GPU, and SWEEP=1 prints the figures for a grid of
- * sink/window/gamma without checking. */
+ *   check   the attention operator: every layer but the last runs dense, so
+ *           the last layer's sparse, +delta and dense attention see the same
+ *           queries, keys and values; the mean cosine similarity to dense of
+ *           its outputs must be higher for X+delta than for X (X = streaming,
+ *           block), over the rows where X differs from dense (past the sparse
+ *           reach, before the dense last rows). Asserted; tests/
+ *           test_variants_model.sh runs it on a 4K RULER haystack in `make test`.
+ *   claims  the same with the variant in every layer (errors compound through
+ *           the model), and perplexity ordered dense <= streaming+delta <=
+ *           streaming. Asserted, and on SmolLM2 both fail (README "Attention
+ *           variants" has the figures), so this mode is not in the suite.
+ *   sweep   both cosines and perplexity over a grid of sink/window/gamma,
+ *           printed, nothing asserted.
+ *
+ * usage: variants-model check|claims|sweep [--ruler FILE.jsonl | --text FILE]
+ *                       [--len S] [--backend cpu|cuda]
+ * --ruler takes the first record's input (a chat-templated haystack prompt);
+ * --text a third of the way into FILE (default data/texts/kjv.txt). */
 #include "attention.h"
 #include "backend.h"
 #include "model.h"
+#include "ruler.h"
 #include "test.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -45,10 +53,12 @@ typedef struct {
     int sink, window, block, gamma;
 } params;
 
-static attn_variant variant(const char *name, params p) {
+/* `name` with p; local: every layer but the last stays dense */
+static attn_variant variant(const char *name, params p, int local, int n_layers) {
     attn_variant v;
     attn_variant_parse(name, &v);
     v.sink = p.sink, v.window = p.window, v.block = p.block, v.tail = 128, v.gamma = p.gamma;
+    for (int l = 0; local && l < n_layers - 1 && l < ATTN_MAX_DENSE_LAYERS; l++) v.dense_layers[v.n_dense_layers++] = l;
     return v;
 }
 
@@ -78,40 +88,38 @@ static double mean_cos(const float *a, const float *b, int r0, int r1, int heads
     return n ? sum / (double)n : 1.0;
 }
 
-/* (1): returns 1 when X+delta beats X for both bases */
-static int check_cosine(backend *be, const model *m, const int32_t *ids, int S, params p, int strict) {
+/* X against X+delta for both bases; strict: assert X+delta is closer */
+static void cosines(backend *be, const model *m, const int32_t *ids, int S, params p, int local, int strict) {
     const model_hparams *hp = &m->hp;
-    attn_variant dv = variant("dense", p);
+    attn_variant dv = variant("dense", p, 0, hp->n_layers);
     float *dense = last_layer(be, m, ids, S, &dv);
     static const char *const pairs[][2] = {{"streaming", "streaming+delta"}, {"block", "block+delta"}};
-    int cut = S % p.gamma + (p.gamma > 128 ? p.gamma : 128), both = 1;
+    int cut = S % p.gamma + (p.gamma > 128 ? p.gamma : 128);
     for (int k = 0; k < 2; k++) {
-        attn_variant a = variant(pairs[k][0], p), b = variant(pairs[k][1], p);
+        attn_variant a = variant(pairs[k][0], p, local, hp->n_layers), b = variant(pairs[k][1], p, local, hp->n_layers);
         float *sp = last_layer(be, m, ids, S, &a), *dl = last_layer(be, m, ids, S, &b);
         int r0 = k == 0 ? p.sink + p.window : p.block, r1 = S - cut;
         double cs = mean_cos(dense, sp, r0, r1, hp->n_heads, hp->head_dim);
         double cd = mean_cos(dense, dl, r0, r1, hp->n_heads, hp->head_dim);
-        printf("S=%d sink=%d window=%d block=%d gamma=%d: last-layer attention, mean cosine to dense over rows "
-               "[%d, %d): %s %.4f, %s %.4f\n", S, p.sink, p.window, p.block, p.gamma, r0, r1, pairs[k][0], cs,
-               pairs[k][1], cd);
+        printf("S=%d sink=%d window=%d block=%d gamma=%d, %s: last-layer attention, mean cosine to dense over "
+               "rows [%d, %d): %s %.4f, %s %.4f\n", S, p.sink, p.window, p.block, p.gamma,
+               local ? "that layer sparse" : "every layer sparse", r0, r1, pairs[k][0], cs, pairs[k][1], cd);
         if (strict) {
-            CHECK(cd > cs, "%s (%.4f) must be closer to dense than %s (%.4f)", pairs[k][1], cd, pairs[k][0], cs);
             CHECK(cs < 0.9999, "%s must differ from dense at all (%.6f)", pairs[k][0], cs);
+            CHECK(cd > cs, "%s (%.4f) must be closer to dense than %s (%.4f)", pairs[k][1], cd, pairs[k][0], cs);
         }
-        both &= cd > cs;
         free(sp);
         free(dl);
     }
     free(dense);
-    return both;
 }
 
-/* (2): mean NLL of the first `windows` windows of ctx tokens */
-static void check_ppl(backend *be, const int32_t *ids, int ctx, int windows, params p, int strict) {
+/* mean NLL of the first `windows` windows of ctx tokens; strict: assert the order */
+static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p, int n_layers, int strict) {
     static const char *const names[] = {"dense", "streaming", "streaming+delta"};
     double nll[3];
     for (int k = 0; k < 3; k++) {
-        attn_variant v = variant(names[k], p);
+        attn_variant v = variant(names[k], p, 0, n_layers);
         double sum = 0;
         long n = 0;
         for (int w = 0; w < windows; w++) {
@@ -131,40 +139,75 @@ static void check_ppl(backend *be, const int32_t *ids, int ctx, int windows, par
     }
 }
 
-int main(void) {
-    const char *bk = getenv("EVALCTL_BACKEND") ? getenv("EVALCTL_BACKEND") : "cpu";
-    int S = getenv("S") ? atoi(getenv("S")) : 4096;
-    if (!ev_is_file(MODEL_PATH) || !ev_is_file(TEXT_PATH)) {
-        CHECK(0, "%s and %s are needed (make model data)", MODEL_PATH, TEXT_PATH);
+/* The prompt's ids: the first RULER record's input, or text from a third in. */
+static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, const char *text_path, int S, size_t *n) {
+    int32_t *ids = NULL;
+    *n = 0;
+    if (ruler) {
+        ruler_record *r = NULL;
+        size_t nr = 0;
+        if (ruler_read_jsonl(ruler, &r, &nr) == 0 && nr > 0)
+            CHECK(tok_encode(tok, r[0].input, strlen(r[0].input), 0, &ids, n) == 0, "encode %s", ruler);
+        else
+            CHECK(0, "%s: no record", ruler);
+        ruler_records_free(r, nr);
+        return ids;
+    }
+    size_t len = 0;
+    char *text = ev_read_file(text_path, &len);
+    size_t off = len / 3, take = (size_t)4 * S * 8; /* 8 bytes a token is plenty */
+    if (text && len > off + take) CHECK(tok_encode(tok, text + off, take, 1, &ids, n) == 0, "encode %s", text_path);
+    else CHECK(0, "%s: too short for %d tokens", text_path, S);
+    free(text);
+    return ids;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "", *bk = "cpu", *ruler = NULL, *text = TEXT_PATH;
+    int S = 4096;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--backend") == 0) bk = argv[i + 1];
+        else if (strcmp(argv[i], "--ruler") == 0) ruler = argv[i + 1];
+        else if (strcmp(argv[i], "--text") == 0) text = argv[i + 1];
+        else if (strcmp(argv[i], "--len") == 0) S = atoi(argv[i + 1]);
+        else mode = "";
+    }
+    if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep")) {
+        fprintf(stderr, "usage: variants-model check|claims|sweep [--ruler FILE.jsonl | --text FILE] [--len S] "
+                        "[--backend cpu|cuda]\n");
+        return 2;
+    }
+    if (!ev_is_file(MODEL_PATH) || (!ruler && !ev_is_file(text))) {
+        CHECK(0, "%s and %s are needed (make model data)", MODEL_PATH, ruler ? ruler : text);
         return test_done("variants_model");
     }
     model *m = model_open(MODEL_PATH);
     tok_tokenizer *tok = m ? tok_open_model(m) : NULL;
-    size_t len = 0, n = 0;
-    char *text = ev_read_file(TEXT_PATH, &len);
-    int32_t *ids = NULL;
-    /* from a third of the way in: 8 bytes a token is plenty */
-    size_t off = len / 3, take = (size_t)4 * S * 8;
-    CHECK(tok && text && len > off + take && tok_encode(tok, text + off, take, 1, &ids, &n) == 0 && n >= (size_t)S,
-          "text of %d tokens", S);
-    backend *be = n >= (size_t)S ? backend_new(m, bk, S, 0, 0) : NULL;
+    size_t n = 0;
+    int32_t *ids = tok ? load_ids(tok, ruler, text, S, &n) : NULL;
+    if (ruler && n > 0 && n < (size_t)S) S = (int)n; /* the haystack prompt is the length */
+    CHECK(ids && n >= (size_t)S && S > 512, "a prompt of %d tokens (have %zu)", S, n);
+    backend *be = ids && n >= (size_t)S ? backend_new(m, bk, S, 0, 0) : NULL;
     CHECK(be != NULL, "backend %s", bk);
-    if (be && getenv("SWEEP")) {
+    int L = m ? m->hp.n_layers : 0;
+    if (be && strcmp(mode, "check") == 0) {
+        cosines(be, m, ids, S, (params){16, 128, 256, 32}, 1, 1); /* configs/quickstart.ini's settings */
+    } else if (be && strcmp(mode, "claims") == 0) {
+        cosines(be, m, ids, S, (params){64, 1024, 1024, 64}, 0, 1);
+        ppl(be, ids, 2048, 2, (params){16, 256, 512, 64}, L, 1);
+    } else if (be) {
         static const params grid[] = {{64, 256, 512, 64},  {64, 256, 512, 16},  {64, 512, 512, 64},
                                       {64, 1024, 1024, 64}, {64, 1024, 1024, 16}, {256, 1024, 1024, 64},
-                                      {16, 128, 256, 8},   {4, 64, 128, 4},     {128, 2048, 2048, 64}};
+                                      {16, 128, 256, 32},  {4, 64, 128, 4},     {128, 2048, 2048, 64}};
         for (size_t i = 0; i < sizeof grid / sizeof *grid; i++) {
-            check_cosine(be, m, ids, S, grid[i], 0);
-            check_ppl(be, ids, S / 2, (int)(n / (size_t)(S / 2)) < 6 ? (int)(n / (size_t)(S / 2)) : 6, grid[i], 0);
+            cosines(be, m, ids, S, grid[i], 1, 0);
+            cosines(be, m, ids, S, grid[i], 0, 0);
+            int windows = (int)(n / (size_t)(S / 2)) < 6 ? (int)(n / (size_t)(S / 2)) : 6;
+            if (!ruler) ppl(be, ids, S / 2, windows, grid[i], L, 0);
         }
-    } else if (be) {
-        params p = {64, 1024, 1024, 64};
-        check_cosine(be, m, ids, S, p, 1);
-        check_ppl(be, ids, 2048, 2, (params){16, 256, 512, 64}, 1);
     }
     backend_free(be);
     free(ids);
-    free(text);
     tok_free(tok);
     model_close(m);
     return test_done("variants_model");
