@@ -434,6 +434,92 @@ static void transpose_keys(float *kt, const float *k, size_t stride, int c0, int
 /* A row's keys inside one tile, as at most two spans [lo, hi). */
 typedef struct { int n; long lo[2], hi[2]; } spans;
 
+/* The heads of one row that share a kv head go through a tile together, up to
+ * QG at a time, so each key (and value) vector loaded serves G queries: on the
+ * AVX2 machines we run on, loads, not FMAs, bound these loops. Each output lane
+ * still sums over d (scores) or over keys (values) in order with one FMA per
+ * term, so the results are the bits of one query at a time. */
+#define QG 4
+
+/* s[g][c], lane l: sum over d of qs_g[d] * kt[d][8c + l] for a whole tile, qs
+ * the scaled queries. */
+static inline __attribute__((always_inline)) void scores_tile(const float (*qs)[HD_MAX], const int G,
+                                                              const float *kt, int hd, v8f s[QG][NCH]) {
+    /* G x CH accumulators + G query splats + one key vector fit the 16 registers */
+    const int CH = G == 1 ? 8 : G == 4 ? 2 : 4;
+    for (int c0 = 0; c0 < NCH; c0 += CH) {
+        v8f acc[QG][8];
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++)
+#pragma GCC unroll 8
+            for (int c = 0; c < CH; c++) acc[g][c] = splat(0);
+        for (int d = 0; d < hd; d++) {
+            const float *kd = kt + d * TILE + 8 * c0;
+            v8f qd[QG];
+#pragma GCC unroll 8
+            for (int g = 0; g < G; g++) qd[g] = splat(qs[g][d]);
+#pragma GCC unroll 8
+            for (int c = 0; c < CH; c++) {
+                v8f kv = load8(kd + 8 * c);
+#pragma GCC unroll 8
+                for (int g = 0; g < G; g++) acc[g][c] += qd[g] * kv;
+            }
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++)
+#pragma GCC unroll 8
+            for (int c = 0; c < CH; c++) s[g][c0 + c] = acc[g][c];
+    }
+}
+
+/* o_g += sum over the span's keys, in order, of pr[g][key] * v[key]. */
+static inline __attribute__((always_inline)) void pv_tile(float *const *o, const int G, const float (*pr)[TILE],
+                                                          const spans *sp, long t0, const float *vb,
+                                                          size_t key_stride, int hd) {
+    const int DC = G == 1 ? 8 : G == 4 ? 2 : 4; /* as CH above */
+    int d = 0;
+    for (; d + 8 * DC <= hd; d += 8 * DC) {
+        v8f acc[QG][8];
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++)
+#pragma GCC unroll 8
+            for (int c = 0; c < DC; c++) acc[g][c] = load8(o[g] + d + 8 * c);
+        for (int x = 0; x < sp->n; x++)
+            for (long key = sp->lo[x]; key < sp->hi[x]; key++) {
+                const float *vr = vb + (size_t)key * key_stride + d;
+                v8f p[QG];
+#pragma GCC unroll 8
+                for (int g = 0; g < G; g++) p[g] = splat(pr[g][key - t0]);
+#pragma GCC unroll 8
+                for (int c = 0; c < DC; c++) {
+                    v8f vv = load8(vr + 8 * c);
+#pragma GCC unroll 8
+                    for (int g = 0; g < G; g++) acc[g][c] += p[g] * vv;
+                }
+            }
+#pragma GCC unroll 8
+        for (int g = 0; g < G; g++)
+#pragma GCC unroll 8
+            for (int c = 0; c < DC; c++) store8(o[g] + d + 8 * c, acc[g][c]);
+    }
+    for (int g = 0; g < G; g++) { /* head dims that are not a multiple of 8 DC */
+        int e = d;
+        for (; e + 8 <= hd; e += 8) {
+            v8f acc = load8(o[g] + e);
+            for (int x = 0; x < sp->n; x++)
+                for (long key = sp->lo[x]; key < sp->hi[x]; key++)
+                    acc += splat(pr[g][key - t0]) * load8(vb + (size_t)key * key_stride + e);
+            store8(o[g] + e, acc);
+        }
+        for (; e < hd; e++) {
+            float acc = o[g][e];
+            for (int x = 0; x < sp->n; x++)
+                for (long key = sp->lo[x]; key < sp->hi[x]; key++) acc += pr[g][key - t0] * vb[(size_t)key * key_stride + e];
+            o[g][e] = acc;
+        }
+    }
+}
+
 static void run_task(void *arg, int t) {
     const job *j = arg;
     const attn_ctx *a = j->a;
@@ -449,7 +535,8 @@ static void run_task(void *arg, int t) {
     spans sp[RMAX];
     float M[QMAX], L[QMAX];
     _Alignas(32) float kt[HD_MAX * TILE]; /* the tile's keys transposed: kt[d * TILE + key - t0] */
-    _Alignas(32) float pr[TILE];          /* one query's softmax numerators over the tile */
+    _Alignas(32) float pr[QG][TILE];      /* the group's softmax numerators over the tile */
+    float qs[QG][HD_MAX];                 /* the group's queries times 1/sqrt(head_dim) */
     memset(kt, 0, (size_t)hd * TILE * sizeof *kt);
     long maxpos = 0;
     for (int r = 0; r < nr; r++) {
@@ -497,94 +584,59 @@ static void run_task(void *arg, int t) {
             }
             const float *qrow = j->q + (size_t)(rows[r].pos - j->qpos0) * row_stride;
             float *orow = j->out + (size_t)(r0 + r) * row_stride;
-            for (int hh = 0; hh < nh; hh++) {
-                int h = h0 + hh, qi = r * nh + hh;
-                const float *qv = qrow + (size_t)h * hd;
-                float *o = orow + (size_t)h * hd;
-                v8f sc[NCH];
-                if (c0 == 0 && c1 == NCH) { /* a whole tile: constant bounds keep sc in registers */
-                    v8f s0 = splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
-                    for (int d = 0; d < hd; d++) {
-                        v8f qd = splat(qv[d] * a->scale);
-                        const float *kd = kt + d * TILE;
-                        s0 += qd * load8(kd);
-                        s1 += qd * load8(kd + 8);
-                        s2 += qd * load8(kd + 16);
-                        s3 += qd * load8(kd + 24);
-                        s4 += qd * load8(kd + 32);
-                        s5 += qd * load8(kd + 40);
-                        s6 += qd * load8(kd + 48);
-                        s7 += qd * load8(kd + 56);
+            for (int hh0 = 0; hh0 < nh; hh0 += QG) {
+                int G = nh - hh0 < QG ? nh - hh0 : QG;
+                float *o[QG];
+                v8f sc[QG][NCH];
+                for (int g = 0; g < G; g++) {
+                    const float *qv = qrow + (size_t)(h0 + hh0 + g) * hd;
+                    for (int d = 0; d < hd; d++) qs[g][d] = qv[d] * a->scale;
+                    o[g] = orow + (size_t)(h0 + hh0 + g) * hd;
+                }
+                if (c0 == 0 && c1 == NCH) { /* a whole tile: the register-tiled kernels */
+                    switch (G) {
+                    case 1: scores_tile(qs, 1, kt, hd, sc); break;
+                    case 2: scores_tile(qs, 2, kt, hd, sc); break;
+                    case 3: scores_tile(qs, 3, kt, hd, sc); break;
+                    default: scores_tile(qs, 4, kt, hd, sc); break;
                     }
-                    sc[0] = s0, sc[1] = s1, sc[2] = s2, sc[3] = s3, sc[4] = s4, sc[5] = s5, sc[6] = s6, sc[7] = s7;
                 } else { /* the same arithmetic per lane */
-                    for (int c = c0; c < c1; c++) sc[c] = splat(0);
-                    for (int d = 0; d < hd; d++) {
-                        v8f qd = splat(qv[d] * a->scale);
-                        const float *kd = kt + d * TILE;
-                        for (int c = c0; c < c1; c++) sc[c] += qd * load8(kd + 8 * c);
+                    for (int g = 0; g < G; g++) {
+                        for (int c = c0; c < c1; c++) sc[g][c] = splat(0);
+                        for (int d = 0; d < hd; d++) {
+                            v8f qd = splat(qs[g][d]);
+                            const float *kd = kt + d * TILE;
+                            for (int c = c0; c < c1; c++) sc[g][c] += qd * load8(kd + 8 * c);
+                        }
                     }
                 }
-                v8f vmax = splat(-INFINITY);
-                for (int c = c0; c < c1; c++) {
-                    sc[c] = select8(in[c], sc[c], splat(-INFINITY));
-                    vmax = select8(sc[c] > vmax, sc[c], vmax);
+                for (int g = 0; g < G; g++) {
+                    int qi = r * nh + hh0 + g;
+                    v8f vmax = splat(-INFINITY);
+                    for (int c = c0; c < c1; c++) {
+                        sc[g][c] = select8(in[c], sc[g][c], splat(-INFINITY));
+                        vmax = select8(sc[g][c] > vmax, sc[g][c], vmax);
+                    }
+                    float mt = hmax8(vmax);
+                    if (mt > M[qi]) {
+                        float al = M[qi] == -INFINITY ? 0 : expf(M[qi] - mt);
+                        L[qi] *= al;
+                        for (int d = 0; d < hd; d++) o[g][d] *= al;
+                        M[qi] = mt;
+                    }
+                    v8f m = splat(M[qi]), lsum = splat(0);
+                    for (int c = c0; c < c1; c++) {
+                        v8f p = exp8(sc[g][c] - m);
+                        lsum += p;
+                        store8(pr[g] + 8 * c, p);
+                    }
+                    L[qi] += hsum8(lsum);
                 }
-                float mt = hmax8(vmax);
-                if (mt > M[qi]) {
-                    float al = M[qi] == -INFINITY ? 0 : expf(M[qi] - mt);
-                    L[qi] *= al;
-                    for (int d = 0; d < hd; d++) o[d] *= al;
-                    M[qi] = mt;
-                }
-                v8f m = splat(M[qi]), lsum = splat(0);
-                for (int c = c0; c < c1; c++) {
-                    v8f p = exp8(sc[c] - m);
-                    lsum += p;
-                    store8(pr + 8 * c, p);
-                }
-                L[qi] += hsum8(lsum);
-                /* o += sum_key p v, one key after another; eight chunks at once so
-                 * the dependent adds overlap */
-                int d = 0;
-                for (; d + 64 <= hd; d += 64) {
-                    v8f a0 = load8(o + d), a1 = load8(o + d + 8), a2 = load8(o + d + 16), a3 = load8(o + d + 24);
-                    v8f a4 = load8(o + d + 32), a5 = load8(o + d + 40), a6 = load8(o + d + 48), a7 = load8(o + d + 56);
-                    for (int x = 0; x < sp[r].n; x++)
-                        for (long key = sp[r].lo[x]; key < sp[r].hi[x]; key++) {
-                            const float *vr = vb + (size_t)key * key_stride + d;
-                            v8f p = splat(pr[key - t0]);
-                            a0 += p * load8(vr);
-                            a1 += p * load8(vr + 8);
-                            a2 += p * load8(vr + 16);
-                            a3 += p * load8(vr + 24);
-                            a4 += p * load8(vr + 32);
-                            a5 += p * load8(vr + 40);
-                            a6 += p * load8(vr + 48);
-                            a7 += p * load8(vr + 56);
-                        }
-                    store8(o + d, a0);
-                    store8(o + d + 8, a1);
-                    store8(o + d + 16, a2);
-                    store8(o + d + 24, a3);
-                    store8(o + d + 32, a4);
-                    store8(o + d + 40, a5);
-                    store8(o + d + 48, a6);
-                    store8(o + d + 56, a7);
-                }
-                for (; d + 8 <= hd; d += 8) {
-                    v8f acc = load8(o + d);
-                    for (int x = 0; x < sp[r].n; x++)
-                        for (long key = sp[r].lo[x]; key < sp[r].hi[x]; key++)
-                            acc += splat(pr[key - t0]) * load8(vb + (size_t)key * key_stride + d);
-                    store8(o + d, acc);
-                }
-                for (; d < hd; d++) {
-                    float acc = o[d];
-                    for (int x = 0; x < sp[r].n; x++)
-                        for (long key = sp[r].lo[x]; key < sp[r].hi[x]; key++)
-                            acc += pr[key - t0] * vb[(size_t)key * key_stride + d];
-                    o[d] = acc;
+                switch (G) {
+                case 1: pv_tile(o, 1, pr, &sp[r], t0, vb, key_stride, hd); break;
+                case 2: pv_tile(o, 2, pr, &sp[r], t0, vb, key_stride, hd); break;
+                case 3: pv_tile(o, 3, pr, &sp[r], t0, vb, key_stride, hd); break;
+                default: pv_tile(o, 4, pr, &sp[r], t0, vb, key_stride, hd); break;
                 }
             }
         }
