@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -1588,6 +1589,36 @@ static int work(const run_config *rc, run_env *e, const run_opts *o, const char 
 }
 
 
+/* One writer per run file. Two runs of one config at once would both append
+ * the same items, so each takes an advisory lock first: `.NAME.lock` (a shard:
+ * `.NAME.shard-I-of-N.lock`) beside the run directory, not in it, so that
+ * --force-new's move leaves it where it is. The lock lives as long as the
+ * process; a killed run's goes with it. Returns the held descriptor, or -1
+ * after one error line (busy: who holds it and what to do). */
+static int lock_run(const char *dir, const char *tag) {
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--;
+    size_t b = dl;
+    while (b > 0 && dir[b - 1] != '/') b--;
+    size_t l = dl + strlen(tag) + 16;
+    char *path = xmalloc(l);
+    snprintf(path, l, "%.*s.%.*s%s.lock", (int)b, dir, (int)(dl - b), dir + b, tag);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ev_error("%s: %s", path, strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            ev_error("%.*s: another evalctl is writing this run%s (it holds %s); wait for it to end or stop it",
+                     (int)dl, dir, *tag ? " shard" : "", path);
+        else
+            ev_error("%s: cannot lock: %s", path, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    free(path);
+    return fd;
+}
+
 static char *preds_name(const char *dir, const run_opts *o) {
     char name[96];
     if (o->shard_n > 1) snprintf(name, sizeof name, "predictions.shard-%d-of-%d.jsonl", o->shard_i, o->shard_n);
@@ -1602,8 +1633,11 @@ int run_execute(run_config *rc, const run_opts *o) {
     run_rec *recs = NULL;
     size_t n = 0;
     unsigned char *done = NULL;
-    int rcode = -1, aside = 0, have_env = 0;
+    int rcode = -1, aside = 0, have_env = 0, lockfd = -1;
     run_env e;
+    char tag[48] = "";
+    if (o->shard_n > 1) snprintf(tag, sizeof tag, ".shard-%d-of-%d", o->shard_i, o->shard_n);
+    if (ev_mkdirs(rc->output_dir) < 0 || (lockfd = lock_run(dir, tag)) < 0) goto out;
     if (ev_is_file(cfg_path)) {
         ini *old = ini_open(cfg_path);
         if (!old) goto out;
@@ -1693,6 +1727,7 @@ int run_execute(run_config *rc, const run_opts *o) {
     rcode = 0;
 out:
     if (have_env) env_close(&e);
+    if (lockfd >= 0) close(lockfd);
     free(done);
     recs_free(recs, n);
     free(preds);
@@ -1710,12 +1745,14 @@ int run_merge(const char *dir) {
     run_rec *recs = NULL;
     size_t n = 0;
     char **shards = NULL;
-    int ns = 0;
+    int ns = 0, *locks = NULL;
     if (run_config_load(cfg_path, NULL, 0, &rc) < 0) {
         free(cfg_path);
         return -1;
     }
     char *pp = ev_path_join(dir, "predictions.jsonl");
+    int lockfd = lock_run(dir, "");
+    if (lockfd < 0) goto out;
     if (read_preds(&rc, pp, 0, &recs, &n) < 0) goto out;
     DIR *d = opendir(dir);
     if (!d) {
@@ -1733,6 +1770,15 @@ int run_merge(const char *dir) {
     }
     closedir(d);
     if (ns) qsort(shards, (size_t)ns, sizeof *shards, cmp_str);
+    locks = xmalloc(sizeof *locks * (size_t)(ns ? ns : 1));
+    for (int i = 0; i < ns; i++) locks[i] = -1;
+    for (int i = 0; i < ns; i++) { /* a shard still running is not merged */
+        char tag[48];
+        int a, b;
+        sscanf(strrchr(shards[i], '/') + 1, "predictions.shard-%d-of-%d", &a, &b);
+        snprintf(tag, sizeof tag, ".shard-%d-of-%d", a, b);
+        if ((locks[i] = lock_run(dir, tag)) < 0) goto out;
+    }
     for (int i = 0; i < ns; i++)
         if (read_preds(&rc, shards[i], 0, &recs, &n) < 0) goto out;
     run_opts o = {0, 1, 0};
@@ -1741,7 +1787,12 @@ int run_merge(const char *dir) {
     fprintf(stderr, "evalctl merge: %zu records from %d shard file(s) -> %s\n", n, ns, pp);
     rcode = 0;
 out:
-    for (int i = 0; i < ns; i++) free(shards[i]);
+    for (int i = 0; i < ns; i++) {
+        if (locks && locks[i] >= 0) close(locks[i]);
+        free(shards[i]);
+    }
+    free(locks);
+    if (lockfd >= 0) close(lockfd);
     free(shards);
     free(pp);
     recs_free(recs, n);

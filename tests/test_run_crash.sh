@@ -8,7 +8,10 @@
 #      (prefill_s, decode_s, which no two runs share) are taken out;
 #  (b) three shards running at the same time (one of them killed once and
 #      resumed), merged, give the same files, and `evalctl tables` of either
-#      run gives the same bytes.
+#      run gives the same bytes;
+#  (c) one writer at a time: the same run started again while it runs is
+#      refused with one line, and so is a merge while a shard runs; once the
+#      first is killed, the run resumes.
 # The moments of the kills are printed on failure, to replay a case.
 . tests/lib.sh
 M=models/smollm2-135m-instruct.gguf
@@ -151,5 +154,40 @@ done
 diff -r "$T_TMP/one/tables" "$T_TMP/killed/tables" >/dev/null && t_ok || t_bad "(a) tables differ"
 diff -r "$T_TMP/one/tables" "$T_TMP/sharded/tables" >/dev/null && t_ok || t_bad "(b) tables differ"
 [ "$(ls "$T_TMP/one/tables" | wc -l)" -ge 8 ] && t_ok || t_bad "tables: $(ls "$T_TMP/one/tables")"
+
+# (c) one writer at a time
+D=$T_TMP/busy
+B=(--set run.name=busy --set benchmark.samples=12) # 24 items: long enough to be caught running
+wait_started() { # $1: pid, $2: the run's config.ini, written once its lock is held and the model loaded
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        [ -f "$2" ] && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+"$EV" run --config "$CFG" --set run.output_dir="$D" "${B[@]}" 2>>"$T_TMP/runlog" &
+pa=$!
+if wait_started $pa "$D/busy/config.ini"; then
+    expect_error "(c) the same run twice" "busy: another evalctl is writing this run \\(it holds .*\\.busy\\.lock\\)" \
+        "$EV" run --config "$CFG" --set run.output_dir="$D" "${B[@]}"
+    kill -0 $pa 2>/dev/null && t_ok || t_bad "(c) the first run ended before the second was refused"
+else
+    t_bad "(c) the first run did not start: $(tail -n 3 "$T_TMP/runlog")"
+fi
+kill -9 $pa 2>/dev/null
+wait $pa 2>/dev/null
+run "$D" "${B[@]}" 2>"$T_TMP/log" && t_ok || t_bad "(c) resumed after the kill: $(cat "$T_TMP/log")"
+[ "$(lines "$D/busy/predictions.jsonl")" -eq 24 ] && t_ok || t_bad "(c) not 24 records"
+"$EV" run --config "$CFG" --set run.output_dir="$T_TMP/busy2" "${B[@]}" --shard 0/2 2>>"$T_TMP/runlog" &
+pa=$!
+if wait_started $pa "$T_TMP/busy2/busy/config.ini" && wait_started $pa "$T_TMP/busy2/busy/predictions.shard-0-of-2.jsonl"; then
+    expect_error "(c) merge while a shard runs" "another evalctl is writing this run shard" "$EV" merge "$T_TMP/busy2/busy"
+else
+    t_bad "(c) shard 0/2 did not start: $(tail -n 3 "$T_TMP/runlog")"
+fi
+kill -9 $pa 2>/dev/null
+wait $pa 2>/dev/null
 
 done_tests run_crash
