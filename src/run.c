@@ -1619,6 +1619,23 @@ static int lock_run(const char *dir, const char *tag) {
     return fd;
 }
 
+/* Reads this writer's predictions file into recs/n and marks their items in
+ * done; an item twice, or one of another shard, is an error. Only a writer
+ * holding the run's lock repairs a torn last line: without it, that line may
+ * be another writer's record in the making. */
+static int read_done(const run_config *rc, const char *preds, const run_opts *o, int locked, run_rec **recs,
+                     size_t *n, unsigned char *done) {
+    if (read_preds(rc, preds, locked, recs, n) < 0) return -1;
+    for (size_t i = 0; i < *n; i++) {
+        long long k = (*recs)[i].item;
+        if (done[k]) return ev_error("%s: a record is there twice (item %lld)", preds, k);
+        if (k % o->shard_n != o->shard_i)
+            return ev_error("%s: holds item %lld, which is not in shard %d/%d", preds, k, o->shard_i, o->shard_n);
+        done[k] = 1;
+    }
+    return 0;
+}
+
 static char *preds_name(const char *dir, const run_opts *o) {
     char name[96];
     if (o->shard_n > 1) snprintf(name, sizeof name, "predictions.shard-%d-of-%d.jsonl", o->shard_i, o->shard_n);
@@ -1635,9 +1652,6 @@ int run_execute(run_config *rc, const run_opts *o) {
     unsigned char *done = NULL;
     int rcode = -1, aside = 0, have_env = 0, lockfd = -1;
     run_env e;
-    char tag[48] = "";
-    if (o->shard_n > 1) snprintf(tag, sizeof tag, ".shard-%d-of-%d", o->shard_i, o->shard_n);
-    if (ev_mkdirs(rc->output_dir) < 0 || (lockfd = lock_run(dir, tag)) < 0) goto out;
     if (ev_is_file(cfg_path)) {
         ini *old = ini_open(cfg_path);
         if (!old) goto out;
@@ -1651,20 +1665,9 @@ int run_execute(run_config *rc, const run_opts *o) {
         }
         aside = nd > 0;
     }
-    if (!aside && read_preds(rc, preds, 1, &recs, &n) < 0) goto out;
     long long total = n_items(rc);
     done = xcalloc((size_t)total, 1);
-    for (size_t i = 0; i < n; i++) {
-        if (done[recs[i].item]) {
-            ev_error("%s: a record is there twice (item %lld)", preds, recs[i].item);
-            goto out;
-        }
-        if (recs[i].item % o->shard_n != o->shard_i) {
-            ev_error("%s: holds item %lld, which is not in shard %d/%d", preds, recs[i].item, o->shard_i, o->shard_n);
-            goto out;
-        }
-        done[recs[i].item] = 1;
-    }
+    if (!aside && read_done(rc, preds, o, 0, &recs, &n, done) < 0) goto out;
     progress pg = {.tty = isatty(2)};
     for (long long k = 0; k < total; k++)
         if (k % o->shard_n == o->shard_i) pg.total++;
@@ -1675,6 +1678,19 @@ int run_execute(run_config *rc, const run_opts *o) {
         if (env_open(rc, &e) < 0) goto out;
         have_env = 1;
         snprintf(rc->backend_used, sizeof rc->backend_used, "%s", backend_describe(e.be));
+    }
+    /* only now, with everything checked, the lock, and then the writes; the
+     * records are read again under it, as another writer may have added some */
+    char tag[48] = "";
+    if (o->shard_n > 1) snprintf(tag, sizeof tag, ".shard-%d-of-%d", o->shard_i, o->shard_n);
+    if (ev_mkdirs(rc->output_dir) < 0 || (lockfd = lock_run(dir, tag)) < 0) goto out;
+    if (!aside) {
+        recs_free(recs, n);
+        recs = NULL;
+        n = 0;
+        memset(done, 0, (size_t)total);
+        if (read_done(rc, preds, o, 1, &recs, &n, done) < 0) goto out;
+        pg.done = pg.done0 = (long long)n;
     }
     if (aside) {
         char stamp[32], *to;
