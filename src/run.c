@@ -1780,21 +1780,21 @@ int run_merge(const char *dir) {
         int a, b, k = 0;
         if (sscanf(de->d_name, "predictions.shard-%d-of-%d.jsonl%n", &a, &b, &k) == 2 && k &&
             de->d_name[k] == 0) {
+            char tag[48];
+            snprintf(tag, sizeof tag, ".shard-%d-of-%d", a, b);
+            int fd = lock_run(dir, tag); /* a shard still running is not merged */
+            if (fd < 0) {
+                closedir(d);
+                goto out;
+            }
             shards = xrealloc(shards, sizeof *shards * (size_t)(ns + 1));
+            locks = xrealloc(locks, sizeof *locks * (size_t)(ns + 1));
+            locks[ns] = fd;
             shards[ns++] = ev_path_join(dir, de->d_name);
         }
     }
     closedir(d);
     if (ns) qsort(shards, (size_t)ns, sizeof *shards, cmp_str);
-    locks = xmalloc(sizeof *locks * (size_t)(ns ? ns : 1));
-    for (int i = 0; i < ns; i++) locks[i] = -1;
-    for (int i = 0; i < ns; i++) { /* a shard still running is not merged */
-        char tag[48];
-        int a, b;
-        sscanf(strrchr(shards[i], '/') + 1, "predictions.shard-%d-of-%d", &a, &b);
-        snprintf(tag, sizeof tag, ".shard-%d-of-%d", a, b);
-        if ((locks[i] = lock_run(dir, tag)) < 0) goto out;
-    }
     for (int i = 0; i < ns; i++)
         if (read_preds(&rc, shards[i], 0, &recs, &n) < 0) goto out;
     run_opts o = {0, 1, 0};
@@ -1804,7 +1804,7 @@ int run_merge(const char *dir) {
     rcode = 0;
 out:
     for (int i = 0; i < ns; i++) {
-        if (locks && locks[i] >= 0) close(locks[i]);
+        close(locks[i]);
         free(shards[i]);
     }
     free(locks);
