@@ -7,6 +7,15 @@ T_TMP=$(mktemp -d)
 trap 'rm -rf "$T_TMP"' EXIT
 
 t_ok() { T_PASS=$((T_PASS + 1)); }
+
+# need_model NAME: tests of the real model end here, saying why, when
+# models/smollm2-135m-instruct.gguf is missing (make model fetches it).
+need_model() {
+    [ -f models/smollm2-135m-instruct.gguf ] && return
+    echo "test_$1: models/smollm2-135m-instruct.gguf missing (make model); skipped" >&2
+    done_tests "$1"
+    exit
+}
 t_bad() { T_FAIL=$((T_FAIL + 1)); echo "FAIL: $*" >&2; }
 
 # expect_error "what" PATTERN cmd...: the command must exit 1 (not a signal),

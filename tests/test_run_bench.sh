@@ -9,11 +9,7 @@
 # one line before anything is written.
 . tests/lib.sh
 M=models/smollm2-135m-instruct.gguf
-if [ ! -f "$M" ]; then
-    echo "test_run_bench: $M missing (make model); skipped" >&2
-    done_tests run_bench
-    exit
-fi
+need_model run_bench
 O=$T_TMP/res
 FX=tests/fixtures/run
 # cfg FILE BENCHMARK-LINES...: a config with one streaming pair (or the variants given in $VARS)

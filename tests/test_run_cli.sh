@@ -6,11 +6,7 @@
 . tests/lib.sh
 CFG=tests/fixtures/run/tiny.ini
 M=models/smollm2-135m-instruct.gguf
-if [ ! -f "$M" ]; then
-    echo "test_run_cli: $M missing (make model); skipped" >&2
-    done_tests run_cli
-    exit
-fi
+need_model run_cli
 O=$T_TMP/res
 D=$O/tiny
 run() { "$EVALCTL" run --config "$CFG" --set run.output_dir="$O" "$@"; }

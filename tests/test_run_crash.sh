@@ -15,11 +15,7 @@
 # The moments of the kills are printed on failure, to replay a case.
 . tests/lib.sh
 M=models/smollm2-135m-instruct.gguf
-if [ ! -f "$M" ]; then
-    echo "test_run_crash: $M missing (make model); skipped" >&2
-    done_tests run_crash
-    exit
-fi
+need_model run_crash
 EV=$(cd "$(dirname "$EVALCTL")" && pwd)/$(basename "$EVALCTL")
 CFG=$T_TMP/crash.ini
 cat >"$CFG" <<EOF
