@@ -84,6 +84,8 @@ extern "C" {
 #include "attn.h"
 #include "cuda_check.h"
 
+#include <cuda.h> /* CUtensorMap (the encoder comes through the runtime: nothing links libcuda) */
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <math.h>
 #include <stdint.h>
@@ -578,12 +580,14 @@ template <int HD> __global__ void attn_combine(const Params p) {
  * warps take part in every wgmma, so decode-sized tiles keep attn_fwd). */
 
 constexpr int WG_THREADS = 256;
+constexpr int WS_THREADS = 384; /* TMA: a producer warpgroup and the two */
 constexpr int WG_BM = 128;
 constexpr int WG_NS = 4; /* K/V stages */
 
 template <int HD> __host__ __device__ constexpr int wg_tile_bytes() { return BN * HD * 2; } /* one K or V tile */
 template <int HD> constexpr int wg_smem_bytes() {
-    return 1024 /* alignment slack */ + WG_BM * HD * 2 /* Q */ + WG_NS * 2 * wg_tile_bytes<HD>() + WG_BM * 16 /* rowinfo */;
+    return 1024 /* alignment slack */ + WG_BM * HD * 2 /* Q */ + WG_NS * 2 * wg_tile_bytes<HD>() + WG_BM * 16 /* rowinfo */
+           + WG_NS * 2 * 8 /* TMA: full and empty mbarriers */;
 }
 
 /* Byte offset of 16-byte chunk ch (of HD / 8) of row `row` in a [rows][HD]
@@ -638,6 +642,44 @@ __device__ __forceinline__ float movf_pinned(float x) {
 }
 __device__ __forceinline__ void fence_proxy_async() { WG_ASM("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+/* mbarriers, the bulk tensor copy (TMA) and register reallocation, for the
+ * warp-specialised variant */
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    WG_ASM("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void fence_mbar_init() { WG_ASM("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    WG_ASM("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    WG_ASM("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done = 0;
+    do {
+        WG_ASM("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+               : "=r"(done)
+               : "r"(bar), "r"(parity)
+               : "memory");
+    } while (!done);
+}
+/* box (64 elements of dim 0) x (64 rows of dim 1) at (c0, c1) -> dst, completing on bar */
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar) {
+    WG_ASM("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+               dst),
+           "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+           : "memory");
+}
+template <int N> __device__ __forceinline__ void setmaxnreg_dec() {
+    WG_ASM("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N> __device__ __forceinline__ void setmaxnreg_inc() {
+    WG_ASM("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void named_bar_sync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 /* d[0..32) (+)= a b, m64n64k16: A (bf16) in registers, B by descriptor; tnsp_b: B is MN-major */
 template <int TB> __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
     WG_ASM("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
@@ -681,8 +723,10 @@ template <> __device__ __forceinline__ void wg_pv<64>(float (&o)[32], const uint
     wgmma_m64n64k16<1>(o, a, desc, 1);
 }
 
-template <int HD>
-__global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
+template <int HD, bool TMA>
+__global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
+    attn_wg(const __grid_constant__ Params p, const __grid_constant__ CUtensorMap tk,
+            const __grid_constant__ CUtensorMap tv) {
     constexpr int BM = WG_BM;
     constexpr int CH = HD / 8;  /* 16-byte chunks per row */
     constexpr int KS = HD / 16; /* k-steps of Q K^T */
@@ -695,8 +739,10 @@ __global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
     const uint32_t sQ = (raw + 1023) & ~1023u;  /* swizzle atoms need 1024-byte alignment */
     const uint32_t sKV = sQ + BM * HD * 2;      /* stage s: K at sKV + 2 s TB, V after it */
     int4 *rowinfo = reinterpret_cast<int4 *>(smem_raw + (sKV + WG_NS * 2 * TB - raw));
+    const uint32_t bar_full = sKV + WG_NS * 2 * TB + BM * 16, bar_empty = bar_full + WG_NS * 8; /* TMA */
 
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    /* TMA: warpgroup 0 loads, warpgroups 1 and 2 compute (tid, warp: theirs) */
+    const int tid = TMA ? (int)threadIdx.x - 128 : (int)threadIdx.x, warp = tid >> 5, lane = threadIdx.x & 31;
     const int hps = p.hp_shift;
     const int qt = p.n_qtiles - 1 - (int)blockIdx.x; /* late (costly) tiles first */
     const int hg = blockIdx.y;
@@ -722,20 +768,52 @@ __global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
         if (reg != region_of(p, pmax)) kt_c = 0;
     }
 
-    for (int r = tid; r < BM; r += WG_THREADS) {
+    auto tile_of = [&](int it) { return it < n0 ? it : s1 + it - n0; };
+    if (TMA) {
+        if (threadIdx.x == 0) {
+            for (int s = 0; s < WG_NS; s++) {
+                mbar_init(bar_full + 8 * s, 1);
+                mbar_init(bar_empty + 8 * s, 8); /* one arrival per consumer warp */
+            }
+            fence_mbar_init();
+        }
+        __syncthreads();
+        if (threadIdx.x < 128) { /* the producer: one thread issues every copy */
+            setmaxnreg_dec<40>();
+            if (threadIdx.x == 0) {
+                for (int it = 0; it < n_it; it++) {
+                    const int s = it % WG_NS;
+                    if (it >= WG_NS) mbar_wait(bar_empty + 8 * s, ((it / WG_NS) - 1) & 1);
+                    const uint32_t kb = sKV + (uint32_t)(s * 2 * TB), full = bar_full + 8 * s;
+                    mbar_expect_tx(full, 2 * TB);
+                    const int k0 = tile_of(it) * BN;
+#pragma unroll
+                    for (int c = 0; c < HD / 64; c++) {
+                        tma_load_2d(kb + c * BN * 128, &tk, kvh * HD + c * 64, k0, full);
+                        tma_load_2d(kb + TB + c * BN * 128, &tv, kvh * HD + c * 64, k0, full);
+                    }
+                }
+            }
+            return;
+        }
+        setmaxnreg_inc<232>();
+    }
+    /* Q and the row info: each warpgroup (TMA) or the whole CTA its rows */
+    const int r_lo = TMA ? (warp >> 2) * 64 : 0, r_n = TMA ? 64 : BM, nthr = TMA ? 128 : WG_THREADS;
+    const int ltid = TMA ? (tid & 127) : tid;
+    for (int r = r_lo + ltid; r < r_lo + r_n; r += nthr) {
         int pos = p.rpos0 + (idx0 + (r >> hps)) * p.pstride;
         int a, b;
         row_ab(p, kind_of_region(p, region_of(p, pos)), pos, a, b);
         rowinfo[r] = make_int4(pos, a, b, 0);
     }
-    for (int c = tid; c < BM * CH; c += WG_THREADS) {
-        int r = c / CH, ch = c % CH;
+    for (int c = ltid; c < r_n * CH; c += nthr) {
+        int r = r_lo + c / CH, ch = c % CH;
         int idx = idx0 + (r >> hps), head = head0 + (r & ((1 << hps) - 1));
         bool ok = idx < p.n_rows;
         const bf16 *src = ok ? p.q + (size_t)idx * (size_t)p.q_stride + (size_t)head * HD + ch * 8 : p.q;
         cp_async16(sQ + sw128(r, ch, BM), src, ok ? 16 : 0);
     }
-    auto tile_of = [&](int it) { return it < n0 ? it : s1 + it - n0; };
     auto load_kv = [&](int it) {
         const int k0 = tile_of(it) * BN;
         const uint32_t kb = sKV + (uint32_t)((it % WG_NS) * 2 * TB), vb = kb + TB;
@@ -749,10 +827,14 @@ __global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
             cp_async16(vb + so, vg + off, ok ? 16 : 0);
         }
     };
-    if (n_it > 0) load_kv(0);
+    if (!TMA && n_it > 0) load_kv(0);
     cp_async_commit(); /* group 0: Q and tile 0 */
-    if (n_it > 1) load_kv(1);
+    if (!TMA && n_it > 1) load_kv(1);
     cp_async_commit();
+    if (TMA) { /* Q and the row info of this warpgroup */
+        cp_async_wait<0>();
+        named_bar_sync(1 + (warp >> 2), 128);
+    }
 
     const int wrow0 = warp * 16;
     const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3), a_ch = lane >> 4;
@@ -769,11 +851,15 @@ __global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
      * code so that no branch sits between a wgmma fence and its products */
     auto step = [&](int it, auto first_tag) {
         constexpr bool FIRST = decltype(first_tag)::value;
-        cp_async_wait<1>(); /* tile it (and Q) landed; tile it + 1 may be in flight */
-        fence_proxy_async();
-        __syncthreads();    /* ... for every thread; and tile it - 2's buffer is free */
-        if (it + 2 < n_it) load_kv(it + 2);
-        cp_async_commit();
+        if (TMA) {
+            mbar_wait(bar_full + 8 * (it % WG_NS), (it / WG_NS) & 1);
+        } else {
+            cp_async_wait<1>(); /* tile it (and Q) landed; tile it + 1 may be in flight */
+            fence_proxy_async();
+            __syncthreads();    /* ... for every thread; and tile it - 2's buffer is free */
+            if (it + 2 < n_it) load_kv(it + 2);
+            cp_async_commit();
+        }
 
         if (FIRST) {
 #pragma unroll
@@ -815,6 +901,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1) attn_wg(const Params p) {
              * C7513: the registers the softmax writes are wgmma inputs to it.) */
             wg_wait<0>();
             wg_fence_regs(o);
+            /* K_{t-1} and V_{t-1} are read: the producer may refill that stage */
+            if (TMA && lane == 0) mbar_arrive(bar_empty + 8 * ((it + WG_NS - 1) % WG_NS));
         }
         wg_fence_regs(s);
         float sc[BN / 2];
@@ -935,19 +1023,49 @@ int g_kernel = -1;
 int kernel_from_env() {
     if (g_kernel < 0) {
         const char *e = getenv("EVALCTL_ATTN_KERNEL");
-        g_kernel = e && !strcmp(e, "mma") ? CUDA_ATTN_MMA : CUDA_ATTN_WGMMA;
+        g_kernel = e && !strcmp(e, "mma") ? CUDA_ATTN_MMA : e && !strcmp(e, "tma") ? CUDA_ATTN_TMA : CUDA_ATTN_WGMMA;
     }
     return g_kernel;
 }
 
-template <int HD> int launch_wg(const Params &p, dim3 grid, cudaStream_t st) {
+/* A tensor map of a K or V cache, [n_keys][row_elems] bf16, read in boxes of
+ * 64 keys x 64 elements with the 128-byte swizzle the wgmma descriptors
+ * expect; keys from n_keys on read as zeros. The encoder is the driver's,
+ * reached through the runtime so that nothing links libcuda. */
+int encode_kv_map(CUtensorMap *m, const bf16 *base, int row_elems, int n_keys) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+    if (!encode) {
+        void *fn = NULL;
+        cudaDriverEntryPointQueryResult q;
+        CU_TRY(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
+        if (q != cudaDriverEntryPointSuccess || !fn) return ev_error("cuda attention: the driver has no cuTensorMapEncodeTiled");
+        encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+    }
+    const cuuint64_t dims[2] = {(cuuint64_t)row_elems, (cuuint64_t)n_keys};
+    const cuuint64_t strides[1] = {(cuuint64_t)row_elems * sizeof(bf16)};
+    const cuuint32_t box[2] = {64, BN}, elem_strides[2] = {1, 1};
+    CUresult r = encode(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16 *>(base), dims, strides, box,
+                        elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) return ev_error("cuda attention: cannot describe the KV cache to the copy engine (CUresult %d)", (int)r);
+    return 0;
+}
+
+template <int HD, bool TMA> int launch_wg(const Params &p, dim3 grid, cudaStream_t st) {
     static bool attr_set = false;
     constexpr int smem = wg_smem_bytes<HD>();
     if (!attr_set) {
-        CU_TRY(cudaFuncSetAttribute(attn_wg<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CU_TRY(cudaFuncSetAttribute(attn_wg<HD, TMA>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         attr_set = true;
     }
-    attn_wg<HD><<<grid, WG_THREADS, smem, st>>>(p);
+    CUtensorMap tk, tv;
+    memset(&tk, 0, sizeof tk);
+    memset(&tv, 0, sizeof tv);
+    if (TMA) {
+        const int n_keys = p.rpos0 + (p.n_rows - 1) * p.pstride + 1; /* keys past the last row: never read */
+        if (encode_kv_map(&tk, p.k, p.kv_stride, n_keys) || encode_kv_map(&tv, p.v, p.kv_stride, n_keys)) return -1;
+    }
+    attn_wg<HD, TMA><<<grid, TMA ? WS_THREADS : WG_THREADS, smem, st>>>(p, tk, tv);
     CU_LAUNCHED();
     return 0;
 }
@@ -1011,8 +1129,11 @@ int run_pass(Params p, int head_dim, float *part, cudaStream_t st) {
     int cc_major = 0, cc_minor = 0;
     CU_TRY(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev));
     CU_TRY(cudaDeviceGetAttribute(&cc_minor, cudaDevAttrComputeCapabilityMinor, dev));
-    if (MT == 2 && p.n_splits == 1 && kernel_from_env() == CUDA_ATTN_WGMMA && cc_major == 9 && cc_minor == 0)
-        rc = head_dim == 128 ? launch_wg<128>(p, grid, st) : launch_wg<64>(p, grid, st);
+    const int kern = kernel_from_env();
+    if (MT == 2 && p.n_splits == 1 && kern == CUDA_ATTN_TMA && cc_major == 9 && cc_minor == 0)
+        rc = head_dim == 128 ? launch_wg<128, true>(p, grid, st) : launch_wg<64, true>(p, grid, st);
+    else if (MT == 2 && p.n_splits == 1 && kern == CUDA_ATTN_WGMMA && cc_major == 9 && cc_minor == 0)
+        rc = head_dim == 128 ? launch_wg<128, false>(p, grid, st) : launch_wg<64, false>(p, grid, st);
     else if (head_dim == 128) rc = MT == 2 ? launch_fwd<128, 2>(p, grid, st) : launch_fwd<128, 1>(p, grid, st);
     else rc = MT == 2 ? launch_fwd<64, 2>(p, grid, st) : launch_fwd<64, 1>(p, grid, st);
     if (rc) return rc;
@@ -1078,7 +1199,7 @@ extern "C" int cuda_attn_set_tile_rows(int rows) {
 }
 
 extern "C" int cuda_attn_set_kernel(int kernel) {
-    if (kernel != CUDA_ATTN_MMA && kernel != CUDA_ATTN_WGMMA)
+    if (kernel != CUDA_ATTN_MMA && kernel != CUDA_ATTN_WGMMA && kernel != CUDA_ATTN_TMA)
         return ev_error("cuda attention: unknown kernel %d", kernel);
     g_kernel = kernel;
     return 0;

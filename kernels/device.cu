@@ -1,5 +1,5 @@
 /* device.cu - CUDA device discovery for `evalctl info --backend cuda`. */
-#include "cuda.h"
+#include "cuda_device.h"
 
 #include <cuda_runtime.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #ifdef EV_CUDA
-#include "cuda.h"
+#include "cuda_device.h"
 #include "cuda_forward.h"
 #endif
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #ifdef EV_CUDA
-#include "cuda.h"
+#include "cuda_device.h"
 #endif
 
 static const char usage[] =

@@ -1,7 +1,7 @@
-/* cuda.h - the C API of the CUDA backend (the kernels/ .cu files). Everything the C side
+/* cuda_device.h - the C API of the CUDA backend (the kernels/ .cu files). Everything the C side
  * calls on the GPU is declared here; builds without nvcc don't compile these. */
-#ifndef EV_KERNELS_CUDA_H
-#define EV_KERNELS_CUDA_H
+#ifndef EV_KERNELS_CUDA_DEVICE_H
+#define EV_KERNELS_CUDA_DEVICE_H
 
 #include <stddef.h>
 
