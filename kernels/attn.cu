@@ -557,37 +557,48 @@ template <int HD> __global__ void attn_combine(const Params p) {
 
 /* attn_wg<HD>: the same tile semantics as attn_fwd<HD, 2> (128 query rows,
  * 64-key tiles, the same key-tile walk, mask, softmax and epilogue, so both
- * give the same rows up to fp32 summation order), on Hopper's warpgroup MMA:
- *   - 2 warpgroups (8 warps, 256 threads); warpgroup g owns tile rows
- *     64g .. 64g+63, warp w rows 16w .. 16w+15. The accumulators of
- *     wgmma.m64nNk16 lay out per n8 slice exactly like mma.m16n8k16's, and
- *     its register A operand like mma's A fragment, so Q (held in registers)
- *     and P (straight from the softmax) feed it as they fed mma.sync.
+ * give the same rows up to fp32 summation order), on Hopper's warpgroup MMA,
+ * warp-specialised as in FlashAttention-3:
+ *   - 3 warpgroups (384 threads). Warpgroup 0 is the producer: one thread
+ *     issues every K and V tile load through the bulk tensor copy engine
+ *     (TMA, a tensor map per cache passed as a __grid_constant__ parameter)
+ *     into WG_NS stages, each with a `full` mbarrier (the copy's bytes land
+ *     on it) and an `empty` one (each consumer warp arrives once the products
+ *     that read the stage are done); it gives its registers up (setmaxnreg)
+ *     to the consumers. Warpgroups 1 and 2 compute: consumer warpgroup g owns
+ *     tile rows 64g .. 64g+63, warp w rows 16w .. 16w+15. Nothing but the
+ *     mbarriers ties the two consumers together, so one's softmax runs beside
+ *     the other's products (the cp.async version that loaded with every
+ *     thread and a CTA barrier per tile ran 400 TFLOP/s dense at 131K on the
+ *     H100; this one 558). Forcing the two to take turns on the tensor
+ *     cores with named barriers (FA3's ping-pong) measured 6% slower.
+ *   - The accumulators of wgmma.m64nNk16 lay out per n8 slice exactly like
+ *     mma.m16n8k16's, and its register A operand like mma's A fragment, so Q
+ *     (held in registers) and P (straight from the softmax) feed it as they
+ *     fed mma.sync.
  *   - K and V tiles sit in shared memory in the 128-byte-swizzle canonical
  *     layout: [HD / 64][64 keys][64 dims], 128-byte rows whose 16-byte chunks
- *     are XORed with row % 8 (the hardware applies the same XOR on its
- *     reads, so cp.async writes the swizzled position). S = Q K^T reads K as
- *     a K-major B operand; O += P V reads V as an MN-major (transposed) one.
- *   - 4 stages, loads two tiles ahead by cp.async (all threads), then
- *     fence.proxy.async + one barrier per tile make them visible to wgmma.
+ *     are XORed with row % 8, which is what the copy engine writes with
+ *     CU_TENSOR_MAP_SWIZZLE_128B (one box of 64 keys x 64 dims per HD / 64).
+ *     S = Q K^T reads K as a K-major B operand; O += P V reads V as an
+ *     MN-major (transposed) one. Keys past the launch's last row are outside
+ *     the tensor map and read as zeros; keys up to it were written, so
+ *     masked entries multiply finite values.
  *   - tile t's S = Q K_t^T and tile t-1's O += P_{t-1} V_{t-1} are issued
  *     as one batch, then the softmax of S_t, then O is rescaled by tile t's
- *     correction (O lags one tile: the last PV product follows the loop). The
- *     two warpgroups' softmaxes overlap each other's products. So at tile t
- *     the kernel reads K_t and V_{t-1}: with loads two ahead, 4 buffers keep
- *     the one being filled apart from both.
+ *     correction (O lags one tile: the last PV product follows the loop). So
+ *     step t reads K_t and V_{t-1}, and stage t-1 is free after it.
  * Only launches that would use 128-row tiles without split-KV take it (all
  * warps take part in every wgmma, so decode-sized tiles keep attn_fwd). */
 
-constexpr int WG_THREADS = 256;
-constexpr int WS_THREADS = 384; /* TMA: a producer warpgroup and the two */
+constexpr int WG_THREADS = 384; /* a producer warpgroup and two consumers */
 constexpr int WG_BM = 128;
-constexpr int WG_NS = 4; /* K/V stages */
+constexpr int WG_NS = 4; /* K/V stages (5 measured the same) */
 
 template <int HD> __host__ __device__ constexpr int wg_tile_bytes() { return BN * HD * 2; } /* one K or V tile */
 template <int HD> constexpr int wg_smem_bytes() {
     return 1024 /* alignment slack */ + WG_BM * HD * 2 /* Q */ + WG_NS * 2 * wg_tile_bytes<HD>() + WG_BM * 16 /* rowinfo */
-           + WG_NS * 2 * 8 /* TMA: full and empty mbarriers */;
+           + WG_NS * 2 * 8 /* full and empty mbarriers */;
 }
 
 /* Byte offset of 16-byte chunk ch (of HD / 8) of row `row` in a [rows][HD]
@@ -640,10 +651,7 @@ __device__ __forceinline__ float movf_pinned(float x) {
     asm volatile("mov.b32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
 }
-__device__ __forceinline__ void fence_proxy_async() { WG_ASM("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
-/* mbarriers, the bulk tensor copy (TMA) and register reallocation, for the
- * warp-specialised variant */
+/* mbarriers, the bulk tensor copy (TMA) and register reallocation */
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
     WG_ASM("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -723,8 +731,8 @@ template <> __device__ __forceinline__ void wg_pv<64>(float (&o)[32], const uint
     wgmma_m64n64k16<1>(o, a, desc, 1);
 }
 
-template <int HD, bool TMA>
-__global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
+template <int HD>
+__global__ void __launch_bounds__(WG_THREADS, 1)
     attn_wg(const __grid_constant__ Params p, const __grid_constant__ CUtensorMap tk,
             const __grid_constant__ CUtensorMap tv) {
     constexpr int BM = WG_BM;
@@ -739,10 +747,10 @@ __global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
     const uint32_t sQ = (raw + 1023) & ~1023u;  /* swizzle atoms need 1024-byte alignment */
     const uint32_t sKV = sQ + BM * HD * 2;      /* stage s: K at sKV + 2 s TB, V after it */
     int4 *rowinfo = reinterpret_cast<int4 *>(smem_raw + (sKV + WG_NS * 2 * TB - raw));
-    const uint32_t bar_full = sKV + WG_NS * 2 * TB + BM * 16, bar_empty = bar_full + WG_NS * 8; /* TMA */
+    const uint32_t bar_full = sKV + WG_NS * 2 * TB + BM * 16, bar_empty = bar_full + WG_NS * 8;
 
-    /* TMA: warpgroup 0 loads, warpgroups 1 and 2 compute (tid, warp: theirs) */
-    const int tid = TMA ? (int)threadIdx.x - 128 : (int)threadIdx.x, warp = tid >> 5, lane = threadIdx.x & 31;
+    /* tid, warp: the consumer's own numbering (warpgroup 0, the producer, negative) */
+    const int tid = (int)threadIdx.x - 128, warp = tid >> 5, lane = threadIdx.x & 31;
     const int hps = p.hp_shift;
     const int qt = p.n_qtiles - 1 - (int)blockIdx.x; /* late (costly) tiles first */
     const int hg = blockIdx.y;
@@ -752,7 +760,6 @@ __global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
     const int pmin = p.rpos0 + idx0 * p.pstride, pmax = p.rpos0 + idx_last * p.pstride;
     const int head0 = hg << hps;
     const int kvh = head0 / p.rep;
-    const bf16 *kg = p.k + (size_t)kvh * HD, *vg = p.v + (size_t)kvh * HD;
 
     int n0, s1, e1;
     key_tiles(p, pmin, pmax, n0, s1, e1);
@@ -768,73 +775,51 @@ __global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
         if (reg != region_of(p, pmax)) kt_c = 0;
     }
 
-    auto tile_of = [&](int it) { return it < n0 ? it : s1 + it - n0; };
-    if (TMA) {
-        if (threadIdx.x == 0) {
-            for (int s = 0; s < WG_NS; s++) {
-                mbar_init(bar_full + 8 * s, 1);
-                mbar_init(bar_empty + 8 * s, 8); /* one arrival per consumer warp */
-            }
-            fence_mbar_init();
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < WG_NS; s++) {
+            mbar_init(bar_full + 8 * s, 1);
+            mbar_init(bar_empty + 8 * s, 8); /* one arrival per consumer warp */
         }
-        __syncthreads();
-        if (threadIdx.x < 128) { /* the producer: one thread issues every copy */
-            setmaxnreg_dec<40>();
-            if (threadIdx.x == 0) {
-                for (int it = 0; it < n_it; it++) {
-                    const int s = it % WG_NS;
-                    if (it >= WG_NS) mbar_wait(bar_empty + 8 * s, ((it / WG_NS) - 1) & 1);
-                    const uint32_t kb = sKV + (uint32_t)(s * 2 * TB), full = bar_full + 8 * s;
-                    mbar_expect_tx(full, 2 * TB);
-                    const int k0 = tile_of(it) * BN;
+        fence_mbar_init();
+    }
+    __syncthreads();
+    if (threadIdx.x < 128) { /* the producer: one thread issues every copy */
+        setmaxnreg_dec<40>();
+        if (threadIdx.x == 0)
+            for (int it = 0; it < n_it; it++) {
+                const int s = it % WG_NS;
+                if (it >= WG_NS) mbar_wait(bar_empty + 8 * s, ((it / WG_NS) - 1) & 1);
+                const uint32_t kb = sKV + (uint32_t)(s * 2 * TB), full = bar_full + 8 * s;
+                mbar_expect_tx(full, 2 * TB);
+                const int k0 = (it < n0 ? it : s1 + it - n0) * BN;
 #pragma unroll
-                    for (int c = 0; c < HD / 64; c++) {
-                        tma_load_2d(kb + c * BN * 128, &tk, kvh * HD + c * 64, k0, full);
-                        tma_load_2d(kb + TB + c * BN * 128, &tv, kvh * HD + c * 64, k0, full);
-                    }
+                for (int c = 0; c < HD / 64; c++) {
+                    tma_load_2d(kb + c * BN * 128, &tk, kvh * HD + c * 64, k0, full);
+                    tma_load_2d(kb + TB + c * BN * 128, &tv, kvh * HD + c * 64, k0, full);
                 }
             }
-            return;
-        }
-        setmaxnreg_inc<232>();
+        return;
     }
-    /* Q and the row info: each warpgroup (TMA) or the whole CTA its rows */
-    const int r_lo = TMA ? (warp >> 2) * 64 : 0, r_n = TMA ? 64 : BM, nthr = TMA ? 128 : WG_THREADS;
-    const int ltid = TMA ? (tid & 127) : tid;
-    for (int r = r_lo + ltid; r < r_lo + r_n; r += nthr) {
+    setmaxnreg_inc<232>();
+
+    /* the row info and Q of this warpgroup's 64 rows */
+    const int r_lo = (warp >> 2) * 64, wtid = tid & 127;
+    for (int r = r_lo + wtid; r < r_lo + 64; r += 128) {
         int pos = p.rpos0 + (idx0 + (r >> hps)) * p.pstride;
         int a, b;
         row_ab(p, kind_of_region(p, region_of(p, pos)), pos, a, b);
         rowinfo[r] = make_int4(pos, a, b, 0);
     }
-    for (int c = ltid; c < r_n * CH; c += nthr) {
+    for (int c = wtid; c < 64 * CH; c += 128) {
         int r = r_lo + c / CH, ch = c % CH;
         int idx = idx0 + (r >> hps), head = head0 + (r & ((1 << hps) - 1));
         bool ok = idx < p.n_rows;
         const bf16 *src = ok ? p.q + (size_t)idx * (size_t)p.q_stride + (size_t)head * HD + ch * 8 : p.q;
         cp_async16(sQ + sw128(r, ch, BM), src, ok ? 16 : 0);
     }
-    auto load_kv = [&](int it) {
-        const int k0 = tile_of(it) * BN;
-        const uint32_t kb = sKV + (uint32_t)((it % WG_NS) * 2 * TB), vb = kb + TB;
-        for (int c = tid; c < BN * CH; c += WG_THREADS) {
-            int r = c / CH, ch = c % CH;
-            int key = k0 + r;
-            bool ok = key <= pmax; /* keys past the tile's last row: zeros, never NaN */
-            size_t off = ok ? (size_t)key * (size_t)p.kv_stride + ch * 8 : 0;
-            uint32_t so = sw128(r, ch, BN);
-            cp_async16(kb + so, kg + off, ok ? 16 : 0);
-            cp_async16(vb + so, vg + off, ok ? 16 : 0);
-        }
-    };
-    if (!TMA && n_it > 0) load_kv(0);
-    cp_async_commit(); /* group 0: Q and tile 0 */
-    if (!TMA && n_it > 1) load_kv(1);
     cp_async_commit();
-    if (TMA) { /* Q and the row info of this warpgroup */
-        cp_async_wait<0>();
-        named_bar_sync(1 + (warp >> 2), 128);
-    }
+    cp_async_wait<0>();
+    named_bar_sync(1 + (warp >> 2), 128);
 
     const int wrow0 = warp * 16;
     const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3), a_ch = lane >> 4;
@@ -851,15 +836,7 @@ __global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
      * code so that no branch sits between a wgmma fence and its products */
     auto step = [&](int it, auto first_tag) {
         constexpr bool FIRST = decltype(first_tag)::value;
-        if (TMA) {
-            mbar_wait(bar_full + 8 * (it % WG_NS), (it / WG_NS) & 1);
-        } else {
-            cp_async_wait<1>(); /* tile it (and Q) landed; tile it + 1 may be in flight */
-            fence_proxy_async();
-            __syncthreads();    /* ... for every thread; and tile it - 2's buffer is free */
-            if (it + 2 < n_it) load_kv(it + 2);
-            cp_async_commit();
-        }
+        mbar_wait(bar_full + 8 * (it % WG_NS), (it / WG_NS) & 1); /* tile it landed */
 
         if (FIRST) {
 #pragma unroll
@@ -902,7 +879,7 @@ __global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
             wg_wait<0>();
             wg_fence_regs(o);
             /* K_{t-1} and V_{t-1} are read: the producer may refill that stage */
-            if (TMA && lane == 0) mbar_arrive(bar_empty + 8 * ((it + WG_NS - 1) % WG_NS));
+            if (lane == 0) mbar_arrive(bar_empty + 8 * ((it + WG_NS - 1) % WG_NS));
         }
         wg_fence_regs(s);
         float sc[BN / 2];
@@ -910,7 +887,7 @@ __global__ void __launch_bounds__(TMA ? WS_THREADS : WG_THREADS, 1)
         for (int i = 0; i < BN / 2; i++) sc[i] = movf_pinned(s[i]);
 
         /* ---- mask, only where some row of the tile misses some key */
-        const int kt = tile_of(it), k0 = kt * BN;
+        const int kt = it < n0 ? it : s1 + it - n0, k0 = kt * BN;
         if (!(kt < kt_c && (kt < kt_a || kt >= kt_b))) {
 #pragma unroll
             for (int h = 0; h < 2; h++) {
@@ -1023,7 +1000,7 @@ int g_kernel = -1;
 int kernel_from_env() {
     if (g_kernel < 0) {
         const char *e = getenv("EVALCTL_ATTN_KERNEL");
-        g_kernel = e && !strcmp(e, "mma") ? CUDA_ATTN_MMA : e && !strcmp(e, "tma") ? CUDA_ATTN_TMA : CUDA_ATTN_WGMMA;
+        g_kernel = e && !strcmp(e, "mma") ? CUDA_ATTN_MMA : CUDA_ATTN_WGMMA;
     }
     return g_kernel;
 }
@@ -1051,21 +1028,17 @@ int encode_kv_map(CUtensorMap *m, const bf16 *base, int row_elems, int n_keys) {
     return 0;
 }
 
-template <int HD, bool TMA> int launch_wg(const Params &p, dim3 grid, cudaStream_t st) {
+template <int HD> int launch_wg(const Params &p, dim3 grid, cudaStream_t st) {
     static bool attr_set = false;
     constexpr int smem = wg_smem_bytes<HD>();
     if (!attr_set) {
-        CU_TRY(cudaFuncSetAttribute(attn_wg<HD, TMA>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        CU_TRY(cudaFuncSetAttribute(attn_wg<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         attr_set = true;
     }
     CUtensorMap tk, tv;
-    memset(&tk, 0, sizeof tk);
-    memset(&tv, 0, sizeof tv);
-    if (TMA) {
-        const int n_keys = p.rpos0 + (p.n_rows - 1) * p.pstride + 1; /* keys past the last row: never read */
-        if (encode_kv_map(&tk, p.k, p.kv_stride, n_keys) || encode_kv_map(&tv, p.v, p.kv_stride, n_keys)) return -1;
-    }
-    attn_wg<HD, TMA><<<grid, TMA ? WS_THREADS : WG_THREADS, smem, st>>>(p, tk, tv);
+    const int n_keys = p.rpos0 + (p.n_rows - 1) * p.pstride + 1; /* keys past the last row: never read */
+    if (encode_kv_map(&tk, p.k, p.kv_stride, n_keys) || encode_kv_map(&tv, p.v, p.kv_stride, n_keys)) return -1;
+    attn_wg<HD><<<grid, WG_THREADS, smem, st>>>(p, tk, tv);
     CU_LAUNCHED();
     return 0;
 }
@@ -1129,11 +1102,8 @@ int run_pass(Params p, int head_dim, float *part, cudaStream_t st) {
     int cc_major = 0, cc_minor = 0;
     CU_TRY(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev));
     CU_TRY(cudaDeviceGetAttribute(&cc_minor, cudaDevAttrComputeCapabilityMinor, dev));
-    const int kern = kernel_from_env();
-    if (MT == 2 && p.n_splits == 1 && kern == CUDA_ATTN_TMA && cc_major == 9 && cc_minor == 0)
-        rc = head_dim == 128 ? launch_wg<128, true>(p, grid, st) : launch_wg<64, true>(p, grid, st);
-    else if (MT == 2 && p.n_splits == 1 && kern == CUDA_ATTN_WGMMA && cc_major == 9 && cc_minor == 0)
-        rc = head_dim == 128 ? launch_wg<128, false>(p, grid, st) : launch_wg<64, false>(p, grid, st);
+    if (MT == 2 && p.n_splits == 1 && kernel_from_env() == CUDA_ATTN_WGMMA && cc_major == 9 && cc_minor == 0)
+        rc = head_dim == 128 ? launch_wg<128>(p, grid, st) : launch_wg<64>(p, grid, st);
     else if (head_dim == 128) rc = MT == 2 ? launch_fwd<128, 2>(p, grid, st) : launch_fwd<128, 1>(p, grid, st);
     else rc = MT == 2 ? launch_fwd<64, 2>(p, grid, st) : launch_fwd<64, 1>(p, grid, st);
     if (rc) return rc;
@@ -1199,7 +1169,7 @@ extern "C" int cuda_attn_set_tile_rows(int rows) {
 }
 
 extern "C" int cuda_attn_set_kernel(int kernel) {
-    if (kernel != CUDA_ATTN_MMA && kernel != CUDA_ATTN_WGMMA && kernel != CUDA_ATTN_TMA)
+    if (kernel != CUDA_ATTN_MMA && kernel != CUDA_ATTN_WGMMA)
         return ev_error("cuda attention: unknown kernel %d", kernel);
     g_kernel = kernel;
     return 0;

@@ -73,7 +73,7 @@ int cuda_attn_set_tile_rows(int rows);
  * variable EVALCTL_ATTN_KERNEL=mma|wgmma sets it before the first launch.
  * cuda_attn_set_kernel returns 0, or -1 after one error line; it is
  * process-wide (tests and benchmarks). cuda_attn_kernel: the one in force. */
-enum { CUDA_ATTN_MMA = 0, CUDA_ATTN_WGMMA = 1, CUDA_ATTN_TMA = 2 };
+enum { CUDA_ATTN_MMA = 0, CUDA_ATTN_WGMMA = 1 };
 int cuda_attn_set_kernel(int kernel);
 int cuda_attn_kernel(void);
 

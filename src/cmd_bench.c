@@ -43,7 +43,7 @@ static const char usage[] =
     "       evalctl bench decode   [--model PATH] [--len L] [--n N] [-t N] [--backend cpu|cuda]\n"
     "       evalctl bench attn     [--variant V --attn K=V ...] [--len L] [--heads H] [--kv-heads K]\n"
     "                              [--head-dim D] [-t N] [--backend cpu|cuda]\n"
-    "                              cuda: [--rows N] [--runs N] [--warmup N] [--tile 64|128] [--kernel mma|wgmma|tma]\n"
+    "                              cuda: [--rows N] [--runs N] [--warmup N] [--tile 64|128] [--kernel mma|wgmma]\n"
     "       evalctl bench all      [--model PATH] [-t N]\n"
     "\n"
     "--model defaults to " DEFAULT_MODEL "; --file to " BENCH_TEXT " (make data);\n"
@@ -192,12 +192,9 @@ static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads
 #ifdef EV_CUDA
     if (heads % kv_heads != 0) return ev_error("bench attn: %d heads are not a multiple of %d kv heads", heads, kv_heads), 1;
     if (tile && cuda_attn_set_tile_rows(tile) != 0) return 1;
-    static const char *kernels[] = {"mma", "wgmma", "tma"}; /* by CUDA_ATTN_* */
-    int kid = -1;
-    for (int i = 0; kernel && i < 3; i++)
-        if (!strcmp(kernel, kernels[i])) kid = i;
-    if (kernel && kid < 0) return ev_error("bench attn: --kernel: expected mma, wgmma or tma, got '%s'", kernel), 1;
-    if (kernel && cuda_attn_set_kernel(kid) != 0) return 1;
+    if (kernel && strcmp(kernel, "mma") != 0 && strcmp(kernel, "wgmma") != 0)
+        return ev_error("bench attn: --kernel: expected mma or wgmma, got '%s'", kernel), 1;
+    if (kernel && cuda_attn_set_kernel(!strcmp(kernel, "mma") ? CUDA_ATTN_MMA : CUDA_ATTN_WGMMA) != 0) return 1;
     cuda_attn_shape sh = {heads, kv_heads, hd, len, 0};
     cuda_attn_timing t;
     int pos0 = rows > 0 ? len : 0, n_q = rows > 0 ? rows : len;
@@ -221,7 +218,7 @@ static int bench_attn_cuda(const attn_variant *var, int len, int rows, int heads
            "%s\ntile_rows: %d\nkernel: %s\nruns: %d\nms: %.4f\nms_min: %.4f\ntokens_per_s: %.1f\ndensity: %.6f\n"
            "tflops: %.2f\ntflops_dense_equiv: %.2f\n",
            t.gpu, len, n_q, pos0, heads, kv_heads, hd, desc, tile ? tile : 128,
-           kernels[cuda_attn_kernel()], t.runs, t.ms_median, t.ms_min,
+           cuda_attn_kernel() == CUDA_ATTN_MMA ? "mma" : "wgmma", t.runs, t.ms_median, t.ms_min,
            n_q / s, entries / dense_entries, fl * entries / s * 1e-12, fl * dense_entries / s * 1e-12);
     if (rows > 0) {
         /* decode reads the K and V caches once: its rate against the copy's */
