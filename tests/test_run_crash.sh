@@ -1,7 +1,7 @@
 # test_run_crash.sh - crash-safety evidence for `evalctl run` on the real
 # SmolLM2 model (fwe at 256 tokens, 2 samples x 2 variants, 4 new tokens):
-#  (a) a run killed with SIGKILL twice at random moments (after a random number
-#      of records, plus a random fraction of a second), its last record then
+#  (a) a run killed with SIGKILL twice at random moments (after a random number of
+#      records, plus a random part of half a record's time), its last record then
 #      torn in the middle of the line, and re-run to the end, gives the
 #      uninterrupted run's summary.csv and pvalues.csv byte for byte, and its
 #      predictions.jsonl and samples.csv byte for byte once the timings
@@ -97,12 +97,19 @@ kill_after() {
 # the uninterrupted run
 run "$T_TMP/one" 2>"$T_TMP/log" || t_bad "uninterrupted run: $(cat "$T_TMP/log")"
 [ "$(lines "$T_TMP/one/crash/predictions.jsonl")" -eq $N ] && t_ok || t_bad "uninterrupted run: not $N records"
+# kills land within half of the fastest record's time after the awaited
+# record, so that the next one is still in flight on any machine (a fixed
+# 0.9 s once let a resumed run finish its last two records before the kill)
+REC_MS=$(python3 -c '
+import json, sys
+t = min(r["prefill_s"] + r["decode_s"] for r in map(json.loads, open(sys.argv[1])))
+print(max(20, min(999, int(t * 500))))' "$T_TMP/one/crash/predictions.jsonl")
 
 # (a) killed twice, then a torn last line, then to the end
 D=$T_TMP/killed/crash
 LOG="(a):"
-kill_after "$T_TMP/killed" "$D/predictions.jsonl" $((RANDOM % 2)) $((RANDOM % 900))
-kill_after "$T_TMP/killed" "$D/predictions.jsonl" $((2 + RANDOM % 2)) $((RANDOM % 900))
+kill_after "$T_TMP/killed" "$D/predictions.jsonl" $((RANDOM % 2)) $((RANDOM % REC_MS))
+kill_after "$T_TMP/killed" "$D/predictions.jsonl" $((2 + RANDOM % 2)) $((RANDOM % REC_MS))
 k=$(lines "$D/predictions.jsonl")
 [ "$k" -lt $N ] && t_ok || t_bad "$LOG the run was not interrupted"
 # no record twice, none half-written but possibly the last
@@ -137,7 +144,7 @@ LOG="(b):"
 p0=$!
 "$EV" run --config "$CFG" --set run.output_dir="$T_TMP/sharded" --shard 2/3 2>>"$T_TMP/runlog" &
 p2=$!
-kill_after "$T_TMP/sharded" "$D/predictions.shard-1-of-3.jsonl" 0 $((RANDOM % 900)) --shard 1/3
+kill_after "$T_TMP/sharded" "$D/predictions.shard-1-of-3.jsonl" 0 $((RANDOM % REC_MS)) --shard 1/3
 run "$T_TMP/sharded" --shard 1/3 2>>"$T_TMP/runlog" || t_bad "$LOG shard 1 resumed: $(tail -n 3 "$T_TMP/runlog")"
 wait $p0 && wait $p2 && t_ok || t_bad "$LOG a shard failed: $(tail -n 5 "$T_TMP/runlog")"
 "$EV" merge "$D" 2>"$T_TMP/log" || t_bad "$LOG merge: $(cat "$T_TMP/log")"
