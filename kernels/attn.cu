@@ -571,7 +571,9 @@ template <int HD> __global__ void attn_combine(const Params p) {
  *     the other's products (the cp.async version that loaded with every
  *     thread and a CTA barrier per tile ran 400 TFLOP/s dense at 131K on the
  *     H100; this one 558). Forcing the two to take turns on the tensor
- *     cores with named barriers (FA3's ping-pong) measured 6% slower.
+ *     cores with named barriers (FA3's ping-pong) measured 6% slower, and
+ *     persistent CTAs (one per SM, tiles dealt round-robin, the producer
+ *     loading the next tile during this one's epilogue) 15-18% slower.
  *   - The accumulators of wgmma.m64nNk16 lay out per n8 slice exactly like
  *     mma.m16n8k16's, and its register A operand like mma's A fragment, so Q
  *     (held in registers) and P (straight from the softmax) feed it as they
