@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_attn.sh - our CUDA attention (evalctl bench attn --backend cuda) against
 # PyTorch's (tools/bench_attn_torch.py: SDPA flash and cuDNN, FlexAttention,
-# streaming+delta from torch pieces) at issue 9's shapes, on the same GPU, into
+# streaming+delta from torch pieces) at Llama-3.1-8B's attention shape, on the same GPU, into
 # one CSV with ratios.
 #
 # usage: tools/bench_attn.sh [OUT_CSV]        (default results/bench/attn_h100.csv)

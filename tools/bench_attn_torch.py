@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bench_attn_torch.py - PyTorch's attention at the shapes of `evalctl bench attn
---backend cuda`, the baselines of issue 9 (tools/bench_attn.sh runs both and
+--backend cuda`, the baselines our kernels are measured against (tools/bench_attn.sh runs both and
 writes the comparison CSV).
 
 Implementations (bf16, one layer, batch 1, q/k/v [1, heads, L, head_dim]):
