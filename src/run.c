@@ -1595,7 +1595,9 @@ static int work(const run_config *rc, run_env *e, const run_opts *o, const char 
  * --force-new's move leaves it where it is. The lock lives as long as the
  * process; a killed run's goes with it. Returns the held descriptor, or -1
  * after one error line (busy: who holds it and what to do). */
-static int lock_run(const char *dir, const char *tag) {
+static int lock_run(const char *dir, int shard_i, int shard_n) {
+    char tag[48] = "";
+    if (shard_n > 1) snprintf(tag, sizeof tag, ".shard-%d-of-%d", shard_i, shard_n);
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--;
     size_t b = dl;
@@ -1681,9 +1683,7 @@ int run_execute(run_config *rc, const run_opts *o) {
     }
     /* only now, with everything checked, the lock, and then the writes; the
      * records are read again under it, as another writer may have added some */
-    char tag[48] = "";
-    if (o->shard_n > 1) snprintf(tag, sizeof tag, ".shard-%d-of-%d", o->shard_i, o->shard_n);
-    if (ev_mkdirs(rc->output_dir) < 0 || (lockfd = lock_run(dir, tag)) < 0) goto out;
+    if (ev_mkdirs(rc->output_dir) < 0 || (lockfd = lock_run(dir, o->shard_i, o->shard_n)) < 0) goto out;
     if (!aside) {
         recs_free(recs, n);
         recs = NULL;
@@ -1767,7 +1767,7 @@ int run_merge(const char *dir) {
         return -1;
     }
     char *pp = ev_path_join(dir, "predictions.jsonl");
-    int lockfd = lock_run(dir, "");
+    int lockfd = lock_run(dir, 0, 1);
     if (lockfd < 0) goto out;
     if (read_preds(&rc, pp, 0, &recs, &n) < 0) goto out;
     DIR *d = opendir(dir);
@@ -1780,9 +1780,7 @@ int run_merge(const char *dir) {
         int a, b, k = 0;
         if (sscanf(de->d_name, "predictions.shard-%d-of-%d.jsonl%n", &a, &b, &k) == 2 && k &&
             de->d_name[k] == 0) {
-            char tag[48];
-            snprintf(tag, sizeof tag, ".shard-%d-of-%d", a, b);
-            int fd = lock_run(dir, tag); /* a shard still running is not merged */
+            int fd = lock_run(dir, a, b); /* a shard still running is not merged */
             if (fd < 0) {
                 closedir(d);
                 goto out;
