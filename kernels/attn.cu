@@ -1125,13 +1125,6 @@ int run_pass(Params p, int head_dim, float *part, cudaStream_t st) {
     return 0;
 }
 
-/* Start of the dense tail of +delta/+recompute (attention.c's fix_start). */
-long fix_start(const attn_variant *v, int S) {
-    int g = v->gamma;
-    long cut = (long)(S % g) + (g > 128 ? g : 128);
-    return (long)S - cut;
-}
-
 /* Workspace layout for n_q rows: [Delta of the chunk's anchors][split-KV partials]. */
 struct Layout {
     size_t delta_off, delta_bytes, part_off, part_bytes, total;
@@ -1203,7 +1196,7 @@ extern "C" int cuda_attn_layer(const attn_variant *v, const cuda_attn_shape *s, 
     const int H = s->n_heads, HD = s->head_dim, S = s->prompt_len;
     const long long row = (long long)H * HD;
     const bool layer_dense = s->dense_layer || v->base == ATTN_DENSE;
-    const long P = v->fix != ATTN_FIX_NONE ? fix_start(v, S) : S;
+    const long P = v->fix != ATTN_FIX_NONE ? attn_fix_start(v, S) : S;
     float *part = reinterpret_cast<float *>(static_cast<char *>(ws) + L.part_off);
     float *wsd = reinterpret_cast<float *>(static_cast<char *>(ws) + L.delta_off);
 

@@ -167,8 +167,7 @@ int attn_variant_check(const attn_variant *v) {
 
 typedef enum { MK_DENSE, MK_SINKWIN, MK_BLOCK } mask_kind;
 
-/* Start of the dense tail of +delta/+recompute: rows >= this are dense. */
-static long fix_start(const attn_variant *v, int S) {
+long attn_fix_start(const attn_variant *v, int S) {
     int g = v->gamma;
     long cut = (long)(S % g) + (g > 128 ? g : 128);
     return (long)S - cut;
@@ -220,7 +219,7 @@ static int layer_is_dense(const attn_variant *v, int layer) {
 
 double attn_density(const attn_variant *v, int S) {
     if (S <= 0) return 0;
-    long P = v->fix != ATTN_FIX_NONE ? fix_start(v, S) : S;
+    long P = v->fix != ATTN_FIX_NONE ? attn_fix_start(v, S) : S;
     double done = 0;
     for (long i = 0; i < S; i++) {
         long dense = i + 1;
@@ -277,7 +276,7 @@ attn_ctx *attn_new(const attn_variant *v, int n_layers, int n_heads, int n_kv_he
     a->n_kv = n_kv_heads;
     a->hd = head_dim;
     a->S = prompt_len;
-    a->P = v->fix != ATTN_FIX_NONE ? fix_start(v, prompt_len) : prompt_len;
+    a->P = v->fix != ATTN_FIX_NONE ? attn_fix_start(v, prompt_len) : prompt_len;
     a->scale = (float)(1.0 / sqrt((double)head_dim));
     if (v->fix == ATTN_FIX_DELTA) {
         size_t n;
@@ -441,12 +440,15 @@ typedef struct { int n; long lo[2], hi[2]; } spans;
  * term, so the results are the bits of one query at a time. */
 #define QG 4
 
+/* Vectors of 8 per query that the kernels below accumulate at once: G x that
+ * many accumulators, G splats and one loaded vector fit the 16 registers. */
+static inline int acc_cols(int G) { return G == 1 ? 8 : G == 4 ? 2 : 4; }
+
 /* s[g][c], lane l: sum over d of qs_g[d] * kt[d][8c + l] for a whole tile, qs
  * the scaled queries. */
 static inline __attribute__((always_inline)) void scores_tile(const float (*qs)[HD_MAX], const int G,
                                                               const float *kt, int hd, v8f s[QG][NCH]) {
-    /* G x CH accumulators + G query splats + one key vector fit the 16 registers */
-    const int CH = G == 1 ? 8 : G == 4 ? 2 : 4;
+    const int CH = acc_cols(G);
     for (int c0 = 0; c0 < NCH; c0 += CH) {
         v8f acc[QG][8];
 #pragma GCC unroll 8
@@ -476,7 +478,7 @@ static inline __attribute__((always_inline)) void scores_tile(const float (*qs)[
 static inline __attribute__((always_inline)) void pv_tile(float *const *o, const int G, const float (*pr)[TILE],
                                                           const spans *sp, long t0, const float *vb,
                                                           size_t key_stride, int hd) {
-    const int DC = G == 1 ? 8 : G == 4 ? 2 : 4; /* as CH above */
+    const int DC = acc_cols(G);
     int d = 0;
     for (; d + 8 * DC <= hd; d += 8 * DC) {
         v8f acc[QG][8];

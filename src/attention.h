@@ -108,6 +108,10 @@ int attn_variant_set(attn_variant *v, const char *key, const char *value);
  * Returns 0, or prints one line naming the bad parameter and returns -1. */
 int attn_variant_check(const attn_variant *v);
 
+/* P = S - cut, cut = S % gamma + max(128, gamma): where the dense last rows of
+ * +delta/+recompute start (rows >= P are dense; P <= 0: the whole prefill). */
+long attn_fix_start(const attn_variant *v, int S);
+
 /* Fraction of the S(S+1)/2 causal score entries that a prefill of S tokens
  * computes in a layer not listed in dense_layers: sum over rows of the keys
  * scored, counting an anchor row of +delta twice (its sparse and its dense

@@ -94,11 +94,10 @@ static void cosines(backend *be, const model *m, const int32_t *ids, int S, para
     attn_variant dv = variant("dense", p, 0, hp->n_layers);
     float *dense = last_layer(be, m, ids, S, &dv);
     static const char *const pairs[][2] = {{"streaming", "streaming+delta"}, {"block", "block+delta"}};
-    int cut = S % p.gamma + (p.gamma > 128 ? p.gamma : 128);
     for (int k = 0; k < 2; k++) {
         attn_variant a = variant(pairs[k][0], p, local, hp->n_layers), b = variant(pairs[k][1], p, local, hp->n_layers);
         float *sp = last_layer(be, m, ids, S, &a), *dl = last_layer(be, m, ids, S, &b);
-        int r0 = k == 0 ? p.sink + p.window : p.block, r1 = S - cut;
+        int r0 = k == 0 ? p.sink + p.window : p.block, r1 = (int)attn_fix_start(&b, S);
         double cs = mean_cos(dense, sp, r0, r1, hp->n_heads, hp->head_dim);
         double cd = mean_cos(dense, dl, r0, r1, hp->n_heads, hp->head_dim);
         printf("S=%d sink=%d window=%d block=%d gamma=%d, %s: last-layer attention, mean cosine to dense over "
