@@ -2,9 +2,11 @@
  * SmolLM2-135M-Instruct over a RULER haystack or public-domain text. Built by
  * `make variants-model` (build/variants-model).
  *
- * Issue 6 names two real-model effects from the paper (arXiv 2505.11254, Fig. 3
- * and the PG19 table): a sparse prefill shifts attention outputs away from the
- * dense ones and the Delta correction moves them back. Measured three ways:
+ * Two real-model effects from the paper (arXiv 2505.11254, Fig. 3 and its
+ * perplexity results): a sparse prefill shifts attention outputs away from the
+ * dense ones, and the Delta correction moves them back and lowers perplexity.
+ * (The third, retrieval after a sparse prefill, is `evalctl run` on RULER.)
+ * Measured four ways:
  *
  *   check   the attention operator: every layer but the last runs dense, so
  *           the last layer's sparse, +delta and dense attention see the same
@@ -19,9 +21,19 @@
  *           variants" has the figures), so this mode is not in the suite.
  *   sweep   both cosines and perplexity over a grid of sink/window/gamma,
  *           printed, nothing asserted.
+ *   premise the assumption Delta rests on, layer by layer: that the
+ *           correction dense - sparse of a row changes slowly over the next
+ *           gamma rows. Each layer in turn runs sparse with every other layer
+ *           dense, so that layer's dense and sparse outputs share their inputs;
+ *           printed per layer: the mean cosine to dense of X and X+delta, and
+ *           R2 = 1 - |D_i - D_a|^2 / |D_i|^2 (D = dense - sparse, a the group's
+ *           anchor row, summed over rows i past the anchor): 1 when the
+ *           anchor's Delta is every row's, 0 when it is no better than no
+ *           correction, negative when it is worse. Nothing asserted.
  *
- * usage: variants-model check|claims|sweep [--ruler FILE.jsonl | --text FILE]
+ * usage: variants-model check|claims|sweep|premise [--ruler FILE.jsonl | --text FILE]
  *                       [--len S] [--backend cpu|cuda]
+ *                       [--params SINK,WINDOW,BLOCK,GAMMA]   (premise; default 16,128,256,32)
  * --ruler takes the first record's input (a chat-templated haystack prompt);
  * --text a third of the way into FILE (default data/texts/kjv.txt). */
 #include "attention.h"
@@ -40,32 +52,36 @@
 #define TEXT_PATH "data/texts/kjv.txt"
 
 typedef struct {
-    int layer, dim;
-    float *out; /* [S][dim] */
+    int layer, dim, S; /* layer -1: every layer */
+    float *out;        /* [S][dim], or [n_layers][S][dim] */
 } capture;
 
 static void grab(void *ud, int layer, int pos0, int n, const float *out) {
     capture *c = ud;
-    if (layer == c->layer) memcpy(c->out + (size_t)pos0 * c->dim, out, sizeof *out * (size_t)n * c->dim);
+    if (c->layer < 0) memcpy(c->out + ((size_t)layer * c->S + pos0) * c->dim, out, sizeof *out * (size_t)n * c->dim);
+    else if (layer == c->layer) memcpy(c->out + (size_t)pos0 * c->dim, out, sizeof *out * (size_t)n * c->dim);
 }
 
 typedef struct {
     int sink, window, block, gamma;
 } params;
 
-/* `name` with p; local: every layer but the last stays dense */
-static attn_variant variant(const char *name, params p, int local, int n_layers) {
+/* `name` with p; only: the one layer that runs it, every other staying dense
+ * (-1: every layer runs it) */
+static attn_variant variant(const char *name, params p, int only, int n_layers) {
     attn_variant v;
     attn_variant_parse(name, &v);
     v.sink = p.sink, v.window = p.window, v.block = p.block, v.tail = 128, v.gamma = p.gamma;
-    for (int l = 0; local && l < n_layers - 1 && l < ATTN_MAX_DENSE_LAYERS; l++) v.dense_layers[v.n_dense_layers++] = l;
+    for (int l = 0; only >= 0 && l < n_layers && l < ATTN_MAX_DENSE_LAYERS; l++)
+        if (l != only) v.dense_layers[v.n_dense_layers++] = l;
     return v;
 }
 
-/* the last layer's attention outputs of a prefill of ids[0..S) under v */
-static float *last_layer(backend *be, const model *m, const int32_t *ids, int S, const attn_variant *v) {
-    capture c = {m->hp.n_layers - 1, m->hp.n_heads * m->hp.head_dim, NULL};
-    c.out = xmalloc(sizeof *c.out * (size_t)S * c.dim);
+/* layer `layer`'s attention outputs of a prefill of ids[0..S) under v, [S][dim];
+ * layer -1: every layer's, [n_layers][S][dim] */
+static float *layer_out(backend *be, const model *m, const int32_t *ids, int S, const attn_variant *v, int layer) {
+    capture c = {layer, m->hp.n_heads * m->hp.head_dim, S, NULL};
+    c.out = xmalloc(sizeof *c.out * (size_t)(layer < 0 ? m->hp.n_layers : 1) * S * c.dim);
     backend_set_attn_hook(be, grab, &c);
     int rc = backend_begin(be, v, S) == 0 ? backend_eval(be, ids, S, NULL) : -1;
     backend_set_attn_hook(be, NULL, NULL);
@@ -91,12 +107,13 @@ static double mean_cos(const float *a, const float *b, int r0, int r1, int heads
 /* X against X+delta for both bases; strict: assert X+delta is closer */
 static void cosines(backend *be, const model *m, const int32_t *ids, int S, params p, int local, int strict) {
     const model_hparams *hp = &m->hp;
-    attn_variant dv = variant("dense", p, 0, hp->n_layers);
-    float *dense = last_layer(be, m, ids, S, &dv);
+    int last = hp->n_layers - 1, only = local ? last : -1;
+    attn_variant dv = variant("dense", p, -1, hp->n_layers);
+    float *dense = layer_out(be, m, ids, S, &dv, last);
     static const char *const pairs[][2] = {{"streaming", "streaming+delta"}, {"block", "block+delta"}};
     for (int k = 0; k < 2; k++) {
-        attn_variant a = variant(pairs[k][0], p, local, hp->n_layers), b = variant(pairs[k][1], p, local, hp->n_layers);
-        float *sp = last_layer(be, m, ids, S, &a), *dl = last_layer(be, m, ids, S, &b);
+        attn_variant a = variant(pairs[k][0], p, only, hp->n_layers), b = variant(pairs[k][1], p, only, hp->n_layers);
+        float *sp = layer_out(be, m, ids, S, &a, last), *dl = layer_out(be, m, ids, S, &b, last);
         int r0 = k == 0 ? p.sink + p.window : p.block, r1 = (int)attn_fix_start(&b, S);
         double cs = mean_cos(dense, sp, r0, r1, hp->n_heads, hp->head_dim);
         double cd = mean_cos(dense, dl, r0, r1, hp->n_heads, hp->head_dim);
@@ -113,12 +130,64 @@ static void cosines(backend *be, const model *m, const int32_t *ids, int S, para
     free(dense);
 }
 
+/* Layer by layer, each alone sparse: how well a group's anchor Delta stands in
+ * for the Delta of the group's other rows (see the header's `premise`). */
+static void premise(backend *be, const model *m, const int32_t *ids, int S, params p) {
+    const model_hparams *hp = &m->hp;
+    int L = hp->n_layers, H = hp->n_heads, hd = hp->head_dim, dim = H * hd;
+    attn_variant dv = variant("dense", p, -1, L);
+    float *dense = layer_out(be, m, ids, S, &dv, -1);
+    static const char *const bases[] = {"streaming", "block"};
+    for (int k = 0; k < 2; k++) {
+        attn_variant fix = variant(k == 0 ? "streaming+delta" : "block+delta", p, -1, L);
+        int r0 = k == 0 ? p.sink + p.window : p.block, r1 = (int)attn_fix_start(&fix, S), closer = 0;
+        printf("S=%d sink=%d window=%d block=%d gamma=%d, %s alone in each layer, rows [%d, %d): layer, mean cosine "
+               "to dense of %s and %s+delta, R2 of the anchor's Delta over the group's other rows (all, next row, "
+               "rows >= gamma/2 on), |dense - sparse| / |dense|\n", S, p.sink, p.window, p.block, p.gamma, bases[k], r0,
+               r1, bases[k], bases[k]);
+        for (int l = 0; l < L; l++) {
+            attn_variant v = variant(bases[k], p, l, L);
+            float *sp = layer_out(be, m, ids, S, &v, l);
+            const float *dn = dense + (size_t)l * S * dim;
+            double cs = 0, cd = 0, err[3] = {0}, tot[3] = {0}, dd = 0, nn = 0;
+            long n = 0;
+            for (int i = r0; i < r1; i++) {
+                int a = i / p.gamma * p.gamma, off = i - a;
+                for (int h = 0; h < H; h++) {
+                    size_t at = ((size_t)i * H + h) * hd, aa = ((size_t)a * H + h) * hd;
+                    double xy = 0, xx = 0, yy = 0, xz = 0, zz = 0, e = 0, t = 0;
+                    for (int d = 0; d < hd; d++) {
+                        double x = dn[at + d], y = sp[at + d], da = (double)dn[aa + d] - sp[aa + d], z = y + da;
+                        xy += x * y, xx += x * x, yy += y * y, xz += x * z, zz += z * z;
+                        e += (x - y - da) * (x - y - da), t += (x - y) * (x - y);
+                    }
+                    cs += xy / (sqrt(xx * yy) + 1e-30), cd += xz / (sqrt(xx * zz) + 1e-30), n++;
+                    dd += t, nn += xx;
+                    if (off == 0) continue;
+                    err[0] += e, tot[0] += t;
+                    if (off == 1) err[1] += e, tot[1] += t;
+                    if (off >= p.gamma / 2) err[2] += e, tot[2] += t;
+                }
+            }
+            free(sp);
+            cs /= (double)(n ? n : 1), cd /= (double)(n ? n : 1);
+            closer += cd > cs;
+            printf("%2d %.4f %.4f", l, cs, cd);
+            for (int j = 0; j < 3; j++) printf(tot[j] > 0 ? " %7.3f" : "       -", 1 - err[j] / (tot[j] > 0 ? tot[j] : 1));
+            printf(" %.3f\n", sqrt(dd / (nn > 0 ? nn : 1)));
+            fflush(stdout);
+        }
+        printf("%s+delta closer to dense than %s in %d of %d layers\n", bases[k], bases[k], closer, L);
+    }
+    free(dense);
+}
+
 /* mean NLL of the first `windows` windows of ctx tokens; strict: assert the order */
 static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p, int n_layers, int strict) {
     static const char *const names[] = {"dense", "streaming", "streaming+delta"};
     double nll[3];
     for (int k = 0; k < 3; k++) {
-        attn_variant v = variant(names[k], p, 0, n_layers);
+        attn_variant v = variant(names[k], p, -1, n_layers);
         double sum = 0;
         long n = 0;
         for (int w = 0; w < windows; w++) {
@@ -164,16 +233,19 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, const char *text
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "", *bk = "cpu", *ruler = NULL, *text = TEXT_PATH;
     int S = 4096;
+    params pp = {16, 128, 256, 32}; /* premise's, by default configs/quickstart.ini's */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--backend") == 0) bk = argv[i + 1];
         else if (strcmp(argv[i], "--ruler") == 0) ruler = argv[i + 1];
         else if (strcmp(argv[i], "--text") == 0) text = argv[i + 1];
         else if (strcmp(argv[i], "--len") == 0) S = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--params") == 0 &&
+                 sscanf(argv[i + 1], "%d,%d,%d,%d", &pp.sink, &pp.window, &pp.block, &pp.gamma) == 4) continue;
         else mode = "";
     }
-    if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep")) {
-        fprintf(stderr, "usage: variants-model check|claims|sweep [--ruler FILE.jsonl | --text FILE] [--len S] "
-                        "[--backend cpu|cuda]\n");
+    if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep") && strcmp(mode, "premise")) {
+        fprintf(stderr, "usage: variants-model check|claims|sweep|premise [--ruler FILE.jsonl | --text FILE] [--len S] "
+                        "[--backend cpu|cuda] [--params SINK,WINDOW,BLOCK,GAMMA (premise)]\n");
         return 2;
     }
     if (!ev_is_file(MODEL_PATH) || (!ruler && !ev_is_file(text))) {
@@ -191,6 +263,8 @@ int main(int argc, char **argv) {
     int L = m ? m->hp.n_layers : 0;
     if (be && strcmp(mode, "check") == 0) {
         cosines(be, m, ids, S, (params){16, 128, 256, 32}, 1, 1); /* configs/quickstart.ini's settings */
+    } else if (be && strcmp(mode, "premise") == 0) {
+        premise(be, m, ids, S, pp);
     } else if (be && strcmp(mode, "claims") == 0) {
         cosines(be, m, ids, S, (params){64, 1024, 1024, 64}, 0, 1);
         ppl(be, ids, 2048, 2, (params){16, 256, 512, 64}, L, 1);
