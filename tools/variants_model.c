@@ -29,7 +29,12 @@
  *           R2 = 1 - |D_i - D_a|^2 / |D_i|^2 (D = dense - sparse, a the group's
  *           anchor row, summed over rows i past the anchor): 1 when the
  *           anchor's Delta is every row's, 0 when it is no better than no
- *           correction, negative when it is worse. Nothing asserted.
+ *           correction, negative when it is worse; then both cosines again
+ *           with every layer sparse (the shift compounding through the
+ *           layers, as the paper's Fig. 3 draws it). Asserted only that layer
+ *           0, whose inputs are the same either way, gives the same cosines
+ *           both ways (the +delta composed here from dense and sparse outputs
+ *           is what the attention module computes).
  *
  * usage: variants-model check|claims|sweep|premise [--ruler FILE.jsonl | --text FILE]
  *                       [--len S] [--backend cpu|cuda]
@@ -139,12 +144,14 @@ static void premise(backend *be, const model *m, const int32_t *ids, int S, para
     float *dense = layer_out(be, m, ids, S, &dv, -1);
     static const char *const bases[] = {"streaming", "block"};
     for (int k = 0; k < 2; k++) {
-        attn_variant fix = variant(k == 0 ? "streaming+delta" : "block+delta", p, -1, L);
-        int r0 = k == 0 ? p.sink + p.window : p.block, r1 = (int)attn_fix_start(&fix, S), closer = 0;
+        attn_variant base = variant(bases[k], p, -1, L), fix = variant(k == 0 ? "streaming+delta" : "block+delta", p, -1, L);
+        int r0 = k == 0 ? p.sink + p.window : p.block, r1 = (int)attn_fix_start(&fix, S), closer = 0, closer_all = 0;
+        float *all_x = layer_out(be, m, ids, S, &base, -1), *all_fix = layer_out(be, m, ids, S, &fix, -1);
         printf("S=%d sink=%d window=%d block=%d gamma=%d, %s alone in each layer, rows [%d, %d): layer, mean cosine "
                "to dense of %s and %s+delta, R2 of the anchor's Delta over the group's other rows (all, next row, "
-               "rows >= gamma/2 on), |dense - sparse| / |dense|\n", S, p.sink, p.window, p.block, p.gamma, bases[k], r0,
-               r1, bases[k], bases[k]);
+               "rows >= gamma/2 on), |dense - sparse| / |dense|; then with every layer sparse: mean cosine to dense of "
+               "%s and %s+delta\n", S, p.sink, p.window, p.block, p.gamma, bases[k], r0,
+               r1, bases[k], bases[k], bases[k], bases[k]);
         for (int l = 0; l < L; l++) {
             attn_variant v = variant(bases[k], p, l, L);
             float *sp = layer_out(be, m, ids, S, &v, l);
@@ -174,10 +181,19 @@ static void premise(backend *be, const model *m, const int32_t *ids, int S, para
             closer += cd > cs;
             printf("%2d %.4f %.4f", l, cs, cd);
             for (int j = 0; j < 3; j++) printf(tot[j] > 0 ? " %7.3f" : "       -", 1 - err[j] / (tot[j] > 0 ? tot[j] : 1));
-            printf(" %.3f\n", sqrt(dd / (nn > 0 ? nn : 1)));
+            double ws = mean_cos(dn, all_x + (size_t)l * S * dim, r0, r1, H, hd);
+            double wd = mean_cos(dn, all_fix + (size_t)l * S * dim, r0, r1, H, hd);
+            closer_all += wd > ws;
+            if (l == 0) /* layer 0 sees the same inputs either way, and its X+delta composed here is what attention computes */
+                CHECK(fabs(ws - cs) < 1e-3 && fabs(wd - cd) < 1e-3, "layer 0: %s %.5f / %.5f, +delta %.5f / %.5f",
+                      bases[k], cs, ws, cd, wd);
+            printf(" %.3f  %.4f %.4f\n", sqrt(dd / (nn > 0 ? nn : 1)), ws, wd);
             fflush(stdout);
         }
-        printf("%s+delta closer to dense than %s in %d of %d layers\n", bases[k], bases[k], closer, L);
+        printf("%s+delta closer to dense than %s in %d of %d layers alone, in %d with every layer sparse\n", bases[k],
+               bases[k], closer, L, closer_all);
+        free(all_x);
+        free(all_fix);
     }
     free(dense);
 }
