@@ -136,7 +136,8 @@ static void cosines(backend *be, const model *m, const int32_t *ids, int S, para
 }
 
 /* Layer by layer, each alone sparse: how well a group's anchor Delta stands in
- * for the Delta of the group's other rows (see the header's `premise`). */
+ * for the Delta of the group's other rows; then every layer sparse (see the
+ * header's `premise`). */
 static void premise(backend *be, const model *m, const int32_t *ids, int S, params p) {
     const model_hparams *hp = &m->hp;
     int L = hp->n_layers, H = hp->n_heads, hd = hp->head_dim, dim = H * hd;
@@ -156,19 +157,19 @@ static void premise(backend *be, const model *m, const int32_t *ids, int S, para
             attn_variant v = variant(bases[k], p, l, L);
             float *sp = layer_out(be, m, ids, S, &v, l);
             const float *dn = dense + (size_t)l * S * dim;
-            double cs = 0, cd = 0, err[3] = {0}, tot[3] = {0}, dd = 0, nn = 0;
+            double cs = mean_cos(dn, sp, r0, r1, H, hd), cd = 0, err[3] = {0}, tot[3] = {0}, dd = 0, nn = 0;
             long n = 0;
             for (int i = r0; i < r1; i++) {
                 int a = i / p.gamma * p.gamma, off = i - a;
                 for (int h = 0; h < H; h++) {
                     size_t at = ((size_t)i * H + h) * hd, aa = ((size_t)a * H + h) * hd;
-                    double xy = 0, xx = 0, yy = 0, xz = 0, zz = 0, e = 0, t = 0;
+                    double xx = 0, xz = 0, zz = 0, e = 0, t = 0; /* z: the composed X+delta row */
                     for (int d = 0; d < hd; d++) {
                         double x = dn[at + d], y = sp[at + d], da = (double)dn[aa + d] - sp[aa + d], z = y + da;
-                        xy += x * y, xx += x * x, yy += y * y, xz += x * z, zz += z * z;
+                        xx += x * x, xz += x * z, zz += z * z;
                         e += (x - y - da) * (x - y - da), t += (x - y) * (x - y);
                     }
-                    cs += xy / (sqrt(xx * yy) + 1e-30), cd += xz / (sqrt(xx * zz) + 1e-30), n++;
+                    cd += xz / (sqrt(xx * zz) + 1e-30), n++;
                     dd += t, nn += xx;
                     if (off == 0) continue;
                     err[0] += e, tot[0] += t;
@@ -177,7 +178,7 @@ static void premise(backend *be, const model *m, const int32_t *ids, int S, para
                 }
             }
             free(sp);
-            cs /= (double)(n ? n : 1), cd /= (double)(n ? n : 1);
+            cd /= (double)(n ? n : 1);
             closer += cd > cs;
             printf("%2d %.4f %.4f", l, cs, cd);
             for (int j = 0; j < 3; j++) printf(tot[j] > 0 ? " %7.3f" : "       -", 1 - err[j] / (tot[j] > 0 ? tot[j] : 1));
