@@ -160,20 +160,20 @@ int backend_generate(backend *b, const attn_variant *v, const int32_t *prompt, i
     return n;
 }
 
-int backend_score(backend *b, const attn_variant *v, const int32_t *ids, int n, double *nll_sum) {
+int backend_score(backend *b, const attn_variant *v, const int32_t *ids, int n, double *nll_sum, double *each) {
     if (backend_begin(b, v, n) != 0) return -1;
 #ifdef EV_CUDA
     if (b->is_cuda) {
         if (n < 2) return ev_error("%s: nothing to score (%d tokens)", b->m->path, n);
-        double *nll = xmalloc(sizeof(double) * (size_t)(n - 1));
+        double *nll = each ? each : xmalloc(sizeof(double) * (size_t)(n - 1));
         int rc = cuda_fwd_eval(b->g, ids, n, NULL, nll);
         double s = 0;
         for (int i = 0; rc == 0 && i < n - 1; i++) s += nll[i];
-        free(nll);
+        if (nll != each) free(nll);
         if (rc != 0) return -1;
         *nll_sum = s;
         return n - 1;
     }
 #endif
-    return fwd_score(b->f, b->attn, ids, n, b->chunk, nll_sum);
+    return fwd_score(b->f, b->attn, ids, n, b->chunk, nll_sum, each);
 }

@@ -47,8 +47,9 @@ int backend_generate(backend *b, const attn_variant *v, const int32_t *prompt, i
                      int32_t *out, fwd_token_fn on_token, void *ud);
 
 /* As fwd_score: the summed NLL (nats) of ids[1..n-1] with the whole window
- * prefilled under v. Returns n - 1, or -1 after one error line. */
-int backend_score(backend *b, const attn_variant *v, const int32_t *ids, int n, double *nll_sum);
+ * prefilled under v, and each (may be NULL) the n - 1 terms. Returns n - 1,
+ * or -1 after one error line. */
+int backend_score(backend *b, const attn_variant *v, const int32_t *ids, int n, double *nll_sum, double *each);
 
 /* Observes every layer's attention output (forward.h's fwd_attn_fn) on either
  * backend; the CUDA one copies it off the GPU, so analyses only. */

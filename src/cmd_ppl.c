@@ -6,7 +6,9 @@
  * an empty cache and every token of it but the first is scored by the logits of
  * the position before it (ppl.h, shared with `evalctl run`). nll is the mean
  * negative log-likelihood in nats over the scored tokens (summed in double),
- * ppl = exp(nll). */
+ * ppl = exp(nll). --longppl T adds the same mean over each window's key
+ * tokens (ppl.h: those the dense model predicts much better with the whole
+ * window than with T to T + slide - 1 tokens of context). */
 #include "attention.h"
 #include "backend.h"
 #include "cli.h"
@@ -35,13 +37,19 @@ static const char usage[] =
     "                     does not depend on it)\n"
     CLI_VARIANT_HELP
     "                     (each window is one prompt prefilled with the variant)\n"
+    "  --longppl T        also LongPPL (Fang et al. 2025, the perplexity the Delta Attention paper\n"
+    "                     reports): the mean over each window's key tokens, those the dense model\n"
+    "                     predicts better by more than 2 nats (and within 2 nats) with the whole\n"
+    "                     window than from the last T to T + slide - 1 tokens\n"
+    "  --slide N          LongPPL: tokens sharing one short context (default T / 4, as 4096/1024)\n"
     "  --stats            timings on standard error\n"
     "\n"
-    "prints `key: value` lines: tokens, windows, scored, nll (mean, nats), ppl\n";
+    "prints `key: value` lines: tokens, windows, scored, nll (mean, nats), ppl; with --longppl also\n"
+    "key_tokens, key_nll (mean over them) and longppl\n";
 
 int cmd_ppl(int argc, char **argv) {
     const char *mpath = NULL, *file = NULL, *ctx_s = NULL, *v, *bk = "cpu";
-    long threads = 0, chunk = 0, ctx = 0;
+    long threads = 0, chunk = 0, ctx = 0, trunc = 0, slide = 0;
     int stats = 0;
     cli_variant_opts vo = {0};
     for (int i = 0; i < argc; i++) {
@@ -61,6 +69,10 @@ int cmd_ppl(int argc, char **argv) {
             if (r < 0 || cli_int("-t", v, 0, 4096, &threads) < 0) return 2;
         } else if ((r = cli_opt(argc, argv, &i, "--chunk", &v)) != 0) {
             if (r < 0 || cli_int("--chunk", v, 1, 1 << 20, &chunk) < 0) return 2;
+        } else if ((r = cli_opt(argc, argv, &i, "--longppl", &v)) != 0) {
+            if (r < 0 || cli_int("--longppl", v, 1, 1 << 24, &trunc) < 0) return 2;
+        } else if ((r = cli_opt(argc, argv, &i, "--slide", &v)) != 0) {
+            if (r < 0 || cli_int("--slide", v, 1, 1 << 24, &slide) < 0) return 2;
         } else if (!strcmp(a, "--stats")) stats = 1;
         else return cli_unknown("ppl", a);
     }
@@ -70,6 +82,10 @@ int cmd_ppl(int argc, char **argv) {
     }
     if (cli_int("--ctx", ctx_s, LONG_MIN, LONG_MAX, &ctx) < 0) return 2;
     if (ctx < 2) return ev_error("ppl: --ctx %ld: a window needs at least 2 tokens", ctx), 1;
+    if (slide && !trunc) return ev_error("ppl: --slide needs --longppl"), 2;
+    if (trunc && trunc >= ctx)
+        return ev_error("ppl: --longppl %ld: the short context must be shorter than --ctx %ld", trunc, ctx), 1;
+    ppl_key_opts key = {(int)trunc, (int)(slide ? slide : trunc / 4 > 0 ? trunc / 4 : 1), 2.0, -2.0};
     attn_variant var;
     if (cli_variant_build(&vo, &var) != 0) return 1;
     if (!ev_is_file(file) && !ev_is_dir(file)) return ev_error("%s: no such file or directory", file), 1;
@@ -90,8 +106,8 @@ int cmd_ppl(int argc, char **argv) {
     if (!(be = backend_new(m, bk, (int)ctx, (int)threads, (int)chunk))) goto done;
     char desc[256];
     attn_variant_describe(&var, desc, sizeof desc);
-    double nll = 0, t_tok = 0, t0 = ev_now();
-    long scored = 0, windows = 0;
+    double nll = 0, key_nll = 0, t_tok = 0, t0 = ev_now();
+    long scored = 0, windows = 0, n_key = 0;
     for (size_t b = 0; b < books->n; b++) {
         double tb = ev_now();
         free(ids);
@@ -100,7 +116,7 @@ int cmd_ppl(int argc, char **argv) {
         t_tok += ev_now() - tb;
         total += n;
         ppl_result pr;
-        if (ppl_score(be, &var, ids, n, (size_t)ctx, 0, &pr) < 0) goto done;
+        if (ppl_score(be, &var, ids, n, (size_t)ctx, 0, &key, &pr) < 0) goto done;
         double book_nll = pr.nll;
         long book_scored = pr.scored, book_windows = pr.windows;
         /* a file of several books also reports each one, in input order */
@@ -110,6 +126,8 @@ int cmd_ppl(int argc, char **argv) {
         nll += book_nll;
         scored += book_scored;
         windows += book_windows;
+        key_nll += pr.key_nll;
+        n_key += pr.key;
     }
     if (scored == 0) {
         ev_error("%s: %zu tokens: nothing to score", file, total);
@@ -119,6 +137,11 @@ int cmd_ppl(int argc, char **argv) {
     printf("variant: %s\nattention: %s\nctx: %ld\nbooks: %zu\n", attn_variant_name(&var), desc, ctx, books->n);
     printf("tokens: %zu\nwindows: %ld\nscored: %ld\nnll: %.6f\nppl: %.4f\n", total, windows, scored, nll / scored,
            exp(nll / scored));
+    if (trunc) {
+        printf("longppl_trunc: %ld\nlongppl_slide: %d\nkey_tokens: %ld\n", trunc, key.slide, n_key);
+        if (n_key) printf("key_nll: %.6f\nlongppl: %.4f\n", key_nll / n_key, exp(key_nll / n_key));
+        else printf("key_nll: none\nlongppl: none\n");
+    }
     ev_xfflush(stdout, "stdout");
     if (stats)
         fprintf(stderr, "evalctl ppl: tokenized in %.3f s; %zu tokens scored in %.2f s (%.1f tokens/s), %s, "

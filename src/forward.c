@@ -925,6 +925,7 @@ typedef struct {
     const int32_t *ids;
     int n, vocab;
     double nll;
+    double *each;
 } score_acc;
 
 static void score_cb(void *ud, int i, const float *logits) {
@@ -935,12 +936,14 @@ static void score_cb(void *ud, int i, const float *logits) {
         if (logits[v] > mx) mx = logits[v];
     double sum = 0;
     for (int v = 0; v < s->vocab; v++) sum += exp((double)logits[v] - mx);
-    s->nll += (double)mx + log(sum) - (double)logits[s->ids[i + 1]];
+    double t = (double)mx + log(sum) - (double)logits[s->ids[i + 1]];
+    s->nll += t;
+    if (s->each) s->each[i] = t;
 }
 
-int fwd_score(fwd_ctx *f, attn_ctx *attn, const int32_t *ids, int n, int chunk, double *nll_sum) {
+int fwd_score(fwd_ctx *f, attn_ctx *attn, const int32_t *ids, int n, int chunk, double *nll_sum, double *each) {
     fwd_reset(f);
-    score_acc s = {ids, n, f->hp->vocab, 0};
+    score_acc s = {ids, n, f->hp->vocab, 0, each};
     if (fwd_eval(f, ids, n, chunk, attn, score_cb, &s) != 0) return -1;
     *nll_sum = s.nll;
     return n - 1;

@@ -65,8 +65,9 @@ int fwd_argmax(const float *x, int n);
 typedef void (*fwd_token_fn)(void *ud, int32_t id);
 
 /* Scores ids[1..n-1] from an empty cache: *nll_sum gets the sum over i >= 1 of
- * -log p(ids[i] | ids[0..i-1]) in nats (log-softmax in double). Returns the
+ * -log p(ids[i] | ids[0..i-1]) in nats (log-softmax in double), and each
+ * (may be NULL) the terms one by one, each[i - 1] for ids[i]. Returns the
  * number of scored tokens (n - 1), or -1 after one error line. */
-int fwd_score(fwd_ctx *f, attn_ctx *attn, const int32_t *ids, int n, int chunk, double *nll_sum);
+int fwd_score(fwd_ctx *f, attn_ctx *attn, const int32_t *ids, int n, int chunk, double *nll_sum, double *each);
 
 #endif

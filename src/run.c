@@ -1519,7 +1519,7 @@ static json_t *item_ppl(const run_config *rc, run_env *e, int li, int vi, long i
         e->book_ids[i] = NULL;
         err = xstrdup(ev_error_last());
     } else if (ppl_score(e->be, &rc->variants[vi].v, e->book_ids[i], e->book_n[i], (size_t)rc->lengths[li],
-                         (size_t)rc->max_windows, &pr) < 0) {
+                         (size_t)rc->max_windows, NULL, &pr) < 0) {
         err = xstrdup(ev_error_last());
         pr = (ppl_result){0};
     } else if (pr.scored == 0) {

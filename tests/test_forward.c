@@ -37,6 +37,7 @@
 #include "backend.h"
 #include "forward.h"
 #include "model.h"
+#include "ppl.h"
 #include "quant.h"
 #include "test.h"
 #include "util.h"
@@ -184,13 +185,89 @@ static void test_eval_score(const model *m, const char *name, int n) {
     CHECK(worst <= CHUNK_TOL, "%s: eval row vs prefill of its prefix: %g of max-abs", name, worst);
     a = dense_attn(m, n);
     double got = -1;
-    CHECK_EQ_INT(fwd_score(f, a, ids, n, 3, &got), n - 1);
+    CHECK_EQ_INT(fwd_score(f, a, ids, n, 3, &got, NULL), n - 1);
     CHECK_NEAR(got, nll, 0, 1e-9);
     attn_free(a);
     free(lg);
     free(c.all);
     free(ids);
     fwd_free(f);
+}
+
+/* LongPPL's key tokens (ppl.h) against their definition taken token by token:
+ * token i >= trunc of a window has the short context that starts at
+ * floor((i - trunc) / slide) * slide, its short NLL the last term of scoring
+ * ids[start..i] alone. The thresholds are set from the data so that both
+ * kinds of token occur (with the official 2 / -2 a random model has none). */
+static void test_longppl(const model *m, const char *name) {
+    enum { N = 41, T = 8, SLIDE = 5 }; /* N - T not a multiple of SLIDE: the last group is clipped */
+    int32_t ids[N];
+    random_ids(ids, N, m->hp.vocab, 17);
+    attn_variant dense;
+    attn_variant_parse("dense", &dense);
+    backend *be = backend_new(m, "cpu", N, 0, 4);
+    double full[N], diff[N], sum, part[N];
+    CHECK_EQ_INT(backend_score(be, &dense, ids, N, &sum, full), N - 1);
+    double acc = 0;
+    for (int i = 0; i < N - 1; i++) acc += full[i];
+    CHECK_NEAR(acc, sum, 0, 1e-9);
+    double dmin = 1e300, dmax = -1e300;
+    for (int i = T; i < N; i++) {
+        int start = (i - T) / SLIDE * SLIDE;
+        CHECK_EQ_INT(backend_score(be, &dense, ids + start, i - start + 1, &sum, part), i - start);
+        diff[i] = part[i - start - 1] - full[i - 1];
+        if (diff[i] < dmin) dmin = diff[i];
+        if (diff[i] > dmax) dmax = diff[i];
+    }
+    CHECK(dmax > dmin, "%s: short and full contexts differ", name);
+    ppl_key_opts o = {T, SLIDE, (dmin + dmax) / 2, -100};
+    unsigned char key[N];
+    long k = ppl_key_tokens(be, ids, N, full, &o, key);
+    long want = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        int w = i >= T && diff[i] > o.alpha;
+        want += w;
+        bad += key[i] != w;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(k, want);
+    CHECK(want > 0 && want < N - T, "%s: %ld key tokens of %d", name, want, N - T);
+    /* beta: a key token must also be predicted within -beta nats */
+    double fmin = 1e300;
+    for (int i = T; i < N; i++)
+        if (key[i] && full[i - 1] < fmin) fmin = full[i - 1];
+    o.beta = -fmin; /* full < fmin: none */
+    CHECK_EQ_INT(ppl_key_tokens(be, ids, N, full, &o, key), 0);
+    /* ppl_score, dense: the key tokens' NLL sum, and the plain sum unchanged */
+    o.beta = -100;
+    ppl_result r, plain;
+    CHECK(ppl_score(be, &dense, ids, N, N, 0, &o, &r) == 0, "%s: ppl_score with key tokens", name);
+    CHECK(ppl_score(be, &dense, ids, N, N, 0, NULL, &plain) == 0, "%s: ppl_score", name);
+    double ksum = 0;
+    for (int i = T; i < N; i++)
+        if (diff[i] > o.alpha) ksum += full[i - 1];
+    CHECK_EQ_INT(r.key, want);
+    CHECK_NEAR(r.key_nll, ksum, 0, 1e-9);
+    CHECK_NEAR(r.nll, plain.nll, 0, 1e-9);
+    CHECK_EQ_INT(plain.key, 0);
+    /* a sparse variant: scored on the same key tokens, from its own prefill */
+    attn_variant sv;
+    attn_variant_parse("streaming+delta", &sv);
+    sv.sink = 1, sv.window = 4, sv.gamma = 2;
+    double each[N];
+    backend_score(be, &sv, ids, N, &sum, each);
+    ppl_result rs;
+    CHECK(ppl_score(be, &sv, ids, N, N, 0, &o, &rs) == 0, "%s: ppl_score streaming+delta", name);
+    ksum = 0;
+    for (int i = T; i < N; i++)
+        if (diff[i] > o.alpha) ksum += each[i - 1];
+    CHECK_EQ_INT(rs.key, want);
+    CHECK_NEAR(rs.key_nll, ksum, 0, 1e-9);
+    CHECK_NEAR(rs.nll, sum, 0, 1e-9);
+    /* a window no longer than trunc has no key tokens */
+    o.trunc = N;
+    CHECK_EQ_INT(ppl_key_tokens(be, ids, N, full, &o, key), 0);
+    backend_free(be);
 }
 
 typedef struct {
@@ -525,7 +602,7 @@ static void check_ppl(fwd_ctx *f, const model *m, const json_t *p, const char *n
         if (w < 2) break;
         attn_ctx *a = dense_attn(m, w);
         double part;
-        int k = fwd_score(f, a, ids + s, w, 64, &part);
+        int k = fwd_score(f, a, ids + s, w, 64, &part, NULL);
         attn_free(a);
         CHECK(k == w - 1, "%s: ppl window at %d", name, s);
         if (k < 0) break;
@@ -629,6 +706,7 @@ int main(void) {
         test_invariants(m, tiny[i], 100);
         test_eval_score(m, tiny[i], 24);
         test_generate(m, tiny[i]);
+        test_longppl(m, tiny[i]);
         if (i == 0) test_errors(m);
         model_close(m);
     }

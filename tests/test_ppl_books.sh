@@ -26,6 +26,22 @@ a=$($E ppl --model $M --file tests/fixtures/pg19/books.jsonl --ctx 96 | sed 's/ 
 b=$($E ppl --model $M --file tests/fixtures/pg19/books.jsonl.gz --ctx 96 | sed 's/ title=.*//')
 [ -n "$a" ] && [ "$a" = "$b" ] && t_ok || t_bad "jsonl vs jsonl.gz differ"
 echo "$a" | grep -q '^variant: dense$' && t_ok || t_bad "variant header"
+# --longppl: the plain figures unchanged, plus LongPPL's key tokens (ppl.h), the
+# same tokens under every variant (they are the dense model's), a variant's
+# mean over them its own
+$E ppl --model $M --file $D --ctx 128 --longppl 16 >"$T_TMP/lp" 2>"$T_TMP/err" && t_ok || t_bad "longppl: $(cat "$T_TMP/err")"
+[ "$(grep -v '^longppl\|^key_' "$T_TMP/lp")" = "$(cat "$T_TMP/all")" ] && t_ok || t_bad "--longppl changed the plain figures"
+grep -q '^longppl_trunc: 16$' "$T_TMP/lp" && grep -q '^longppl_slide: 4$' "$T_TMP/lp" && t_ok || t_bad "trunc 16, slide 16/4"
+keys=$(sed -n 's/^key_tokens: //p' "$T_TMP/lp")
+[ -n "$keys" ] && [ "$keys" -gt 0 ] && t_ok || t_bad "no key tokens in $(cat "$T_TMP/lp")"
+kn=$(sed -n 's/^key_nll: //p' "$T_TMP/lp"); lp=$(sed -n 's/^longppl: //p' "$T_TMP/lp")
+awk -v n="$kn" -v p="$lp" 'BEGIN { e = exp(n); exit !((e - p) ^ 2 < (1e-3 * p) ^ 2) }' && t_ok || t_bad "key_nll $kn vs longppl $lp"
+$E ppl --model $M --file $D --ctx 128 --longppl 16 --variant streaming --sink 4 --window 16 >"$T_TMP/lps" 2>"$T_TMP/err" &&
+    t_ok || t_bad "longppl streaming: $(cat "$T_TMP/err")"
+grep -q "^key_tokens: $keys\$" "$T_TMP/lps" && t_ok || t_bad "streaming: other key tokens: $(grep key_tokens "$T_TMP/lps")"
+[ "$(sed -n 's/^key_nll: //p' "$T_TMP/lps")" != "$kn" ] && t_ok || t_bad "streaming's key tokens scored as dense"
+$E ppl --model $M --file $D --ctx 128 --slide 4 >/dev/null 2>&1; [ $? -eq 2 ] && t_ok || t_bad "--slide without --longppl must exit 2"
+expect_error "longppl >= ctx" "shorter than --ctx 128" $E ppl --model $M --file $D --ctx 128 --longppl 128
 printf '{"title": "x"}\n' >"$T_TMP/bad.jsonl"
 expect_error "book without text" "bad.jsonl:1: .*text" $E ppl --model $M --file "$T_TMP/bad.jsonl" --ctx 64
 expect_error "missing file" "no/such.txt: no such file" $E ppl --model $M --file no/such.txt --ctx 64

@@ -21,11 +21,17 @@ Measures
       error, no accumulation);
   (3) the mean NLL (nats) of the ppl windows of a text prefix (as `evalctl ppl`: the
       tokenizer's special tokens, windows of --ctx tokens, every token but the first
-      scored) for dense, streaming, streaming+delta.
+      scored) for dense, streaming, streaming+delta;
+  (4) LongPPL over the same windows (`evalctl ppl --longppl T`, src/ppl.h), written from
+      the definition of PKU-ML/LongPPL's find_key_token with the dense model as its own
+      evaluator: per window, the key tokens (nll_short - nll_full > 2, nll_full < 2, the
+      short contexts T .. T + slide - 1 tokens), their count and positions, and each
+      variant's mean NLL over them.
 
 Usage (needs torch, transformers, gguf):
   python3 tools/check_delta_torch.py haystack [--S 4096] [--sink 64 --window 256 --block 512 --gamma 64]
   python3 tools/check_delta_torch.py ppl [--bytes 60000 --ctx 2048 --sink 16 --window 256 --windows 1]
+  python3 tools/check_delta_torch.py longppl [--bytes .. --ctx .. --windows .. --trunc 512 --slide 128]
 """
 import argparse
 import os
@@ -108,6 +114,10 @@ def variant_out(kind, fix, q, k, v, scale, p):
     dn = attend(q[:, rows], k, v, full[rows], scale)
     na = anchors.numel()
     diff = dn[:, :na] - sp[:, anchors]                       # [h, P/g, d]
+    if fix == "recompute":
+        out = sp.clone()
+        out[:, rows] = dn
+        return out
     h, _, d = q.shape
     body = sp[:, :P].reshape(h, P // g, g, d) + diff.reshape(h, P // g, 1, d)
     return torch.cat((body.reshape(h, P, d), dn[:, na:]), dim=1)
@@ -222,9 +232,55 @@ def cmd_ppl(a, tok, model):
         sys.stdout.flush()
 
 
+def token_nll(model, ids, name):
+    """-log p(ids[i] | ids[:i]) for i >= 1 (float64), the whole of ids prefilled under name."""
+    lg, _ = run(model, ids, name)
+    lp = torch.log_softmax(lg.double(), dim=-1)
+    return -lp[:-1].gather(1, torch.tensor(ids[1:]).view(-1, 1)).view(-1)
+
+
+def key_tokens(model, w, T, slide):
+    """Positions i of window w whose dense prediction needs more than T tokens of context."""
+    full = token_nll(model, w, "dense")
+    n, keys = len(w), []
+    for start in range(0, n - T, slide):
+        L = min(T + slide, n - start)
+        short = token_nll(model, w[start:start + L], "dense")
+        for t in range(T, L):
+            f, sh = full[start + t - 1].item(), short[t - 1].item()
+            if sh - f > 2 and f < 2:
+                keys.append(start + t)
+    return keys, full
+
+
+def cmd_longppl(a, tok, model):
+    raw = open(TEXT, "rb").read()[:a.bytes]
+    ids = [int(x) for x in tok(raw.decode("utf-8", errors="strict"), add_special_tokens=True)["input_ids"]]
+    wins = [ids[i:i + a.ctx] for i in range(0, len(ids), a.ctx)]
+    wins = [w for w in wins if len(w) >= 2][:a.windows]
+    slide = a.slide or max(1, a.trunc // 4)
+    print("tokens %d, windows used %d (ctx %d), trunc %d, slide %d" % (len(ids), len(wins), a.ctx, a.trunc, slide))
+    STATE.update(sink=a.sink, window=a.window, block=a.block, gamma=a.gamma, tail=128)
+    keys = []
+    for k, w in enumerate(wins):
+        kk, _ = key_tokens(model, w, a.trunc, slide)
+        keys.append(kk)
+        print("  window %d: %d key tokens at %s" % (k, len(kk), kk))
+    nk = sum(len(kk) for kk in keys)
+    for name in a.variants.split(","):
+        tot, key, n = 0.0, 0.0, 0
+        for w, kk in zip(wins, keys):
+            nll = token_nll(model, w, name)
+            tot += nll.sum().item()
+            key += sum(nll[i - 1].item() for i in kk)
+            n += len(w) - 1
+        print("  %-18s nll %.6f  key_tokens %d  key_nll %.6f" % (name, tot / n, nk, key / nk if nk else float("nan")))
+        sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["haystack", "ppl"])
+    ap.add_argument("cmd", choices=["haystack", "ppl", "longppl"])
     ap.add_argument("--S", type=int, default=4096)
     ap.add_argument("--sink", type=int, default=None)
     ap.add_argument("--window", type=int, default=256)
@@ -236,13 +292,15 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--windows", type=int, default=1)
     ap.add_argument("--variants", default="dense,streaming,streaming+delta")
+    ap.add_argument("--trunc", type=int, default=512)
+    ap.add_argument("--slide", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     if a.sink is None:
         a.sink = 64 if a.cmd == "haystack" else 16
     torch.set_num_threads(a.threads)
     tok, model = load()
-    (cmd_haystack if a.cmd == "haystack" else cmd_ppl)(a, tok, model)
+    {"haystack": cmd_haystack, "ppl": cmd_ppl, "longppl": cmd_longppl}[a.cmd](a, tok, model)
 
 
 if __name__ == "__main__":

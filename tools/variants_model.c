@@ -209,7 +209,7 @@ static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p,
         long n = 0;
         for (int w = 0; w < windows; w++) {
             double part = 0;
-            int s = backend_score(be, &v, ids + (size_t)w * ctx, ctx, &part);
+            int s = backend_score(be, &v, ids + (size_t)w * ctx, ctx, &part, NULL);
             CHECK(s == ctx - 1, "%s: score window %d", names[k], w);
             sum += part, n += s;
         }

@@ -164,7 +164,7 @@ static void check_model(const char *path, int long_len, int real_text) {
         attn_variant_parse("streaming+delta", &v);
         v.sink = 8, v.window = 64, v.gamma = 16;
         double nc = 0, ng = 0;
-        int kc = backend_score(cpu, &v, ids, long_len, &nc), kg = backend_score(gpu, &v, ids, long_len, &ng);
+        int kc = backend_score(cpu, &v, ids, long_len, &nc, NULL), kg = backend_score(gpu, &v, ids, long_len, &ng, NULL);
         CHECK(kc == long_len - 1 && kg == long_len - 1, "%s: score", path);
         CHECK_NEAR(ng / kg, nc / kc, 0, 0.02);
         printf("%s: streaming+delta mean nll cpu %.5f gpu %.5f\n", path, nc / kc, ng / kg);
