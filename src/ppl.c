@@ -50,16 +50,19 @@ static int score_window(backend *b, const attn_variant *v, const int32_t *ids, i
         double full_sum;
         if (backend_score(b, &dense, ids, n, &full_sum, full) < 0) return -1;
         if (ppl_key_tokens(b, ids, n, full, key, mark) < 0) return -1;
+        /* the dense evaluator's pass is the dense variant's own */
+        const double *got = full;
         if (v->base == ATTN_DENSE) {
-            memcpy(each, full, sizeof(double) * (size_t)(n - 1));
             sum = full_sum;
             s = n - 1;
         } else if ((s = backend_score(b, v, ids, n, &sum, each)) < 0) {
             return -1;
+        } else {
+            got = each;
         }
         for (int i = 1; i < n; i++)
             if (mark[i]) {
-                r->key_nll += each[i - 1];
+                r->key_nll += got[i - 1];
                 r->key++;
             }
     }
