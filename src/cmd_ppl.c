@@ -85,7 +85,7 @@ int cmd_ppl(int argc, char **argv) {
     if (slide && !trunc) return ev_error("ppl: --slide needs --longppl"), 2;
     if (trunc && trunc >= ctx)
         return ev_error("ppl: --longppl %ld: the short context must be shorter than --ctx %ld", trunc, ctx), 1;
-    ppl_key_opts key = {(int)trunc, (int)(slide ? slide : trunc / 4 > 0 ? trunc / 4 : 1), 2.0, -2.0};
+    ppl_key_opts key = ppl_key_official((int)trunc, (int)slide);
     attn_variant var;
     if (cli_variant_build(&vo, &var) != 0) return 1;
     if (!ev_is_file(file) && !ev_is_dir(file)) return ev_error("%s: no such file or directory", file), 1;

@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+ppl_key_opts ppl_key_official(int trunc, int slide) {
+    if (!slide) slide = trunc / 4 > 0 ? trunc / 4 : 1;
+    return (ppl_key_opts){trunc, slide, 2.0, -2.0};
+}
+
 long ppl_key_tokens(backend *b, const int32_t *ids, int n, const double *full, const ppl_key_opts *o,
                     unsigned char *key) {
     memset(key, 0, (size_t)n);

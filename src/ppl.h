@@ -44,6 +44,10 @@ typedef struct {
     long key;       /* key tokens (0 without LongPPL, or when none qualified) */
 } ppl_result;
 
+/* The official options for a trunc: alpha 2, beta -2, and slide (0: trunc / 4,
+ * the official 4096 / 1024). */
+ppl_key_opts ppl_key_official(int trunc, int slide);
+
 /* Scores ids[0..n) on backend b (whose cache holds at least ctx positions)
  * under variant v; key (may be NULL, or trunc 0) adds LongPPL. ctx >= 2. A
  * text of fewer than 2 tokens scores nothing (all zero, not an error).

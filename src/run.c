@@ -39,7 +39,7 @@ static const char *const keys_run[] = {"name", "model", "backend", "threads", "c
                                        "output_dir", "max_new_tokens", NULL};
 static const char *const keys_bench[] = {"name", "tasks", "lengths", "samples", "seed", "data_dir",
                                          "essays", "words", "squad", "hotpotqa", "template", "chat",
-                                         "books", "max_windows", NULL};
+                                         "books", "max_windows", "longppl", "longppl_slide", NULL};
 static const char *const keys_variant[] = {"variant", "sink", "window", "block", "tail",
                                            "gamma", "dense_layers", "decode", NULL};
 static const ini_schema schema[] = {
@@ -146,7 +146,9 @@ int run_config_from_ini(ini *c, run_config *rc) {
         ini_get_str(c, "benchmark", "squad", &rc->squad) < 0 || ini_get_str(c, "benchmark", "hotpotqa", &rc->hotpotqa) < 0 ||
         ini_get_str(c, "benchmark", "data_dir", &rc->data_dir) < 0 || ini_get_str(c, "benchmark", "template", &tpl) < 0 ||
         ini_get_bool(c, "benchmark", "chat", &rc->chat) < 0 || ini_get_str(c, "benchmark", "books", &rc->books) < 0 ||
-        ini_get_int(c, "benchmark", "max_windows", 0, 1L << 30, &rc->max_windows) < 0)
+        ini_get_int(c, "benchmark", "max_windows", 0, 1L << 30, &rc->max_windows) < 0 ||
+        ini_get_int(c, "benchmark", "longppl", 0, 1L << 24, &rc->longppl) < 0 ||
+        ini_get_int(c, "benchmark", "longppl_slide", 1, 1L << 24, &rc->longppl_slide) < 0)
         goto fail;
     rc->seed = (uint64_t)seed;
     if (!name_ok(rc->name)) {
@@ -173,7 +175,7 @@ int run_config_from_ini(ini *c, run_config *rc) {
     /* the keys each benchmark reads; any other one is a mistake worth stopping for */
     static const char *const only_ruler[] = {"essays", "words", "squad", "hotpotqa", NULL};
     static const char *const only_infb[] = {"template", "chat", NULL};
-    static const char *const only_pg19[] = {"books", "max_windows", NULL};
+    static const char *const only_pg19[] = {"books", "max_windows", "longppl", "longppl_slide", NULL};
     static const char *const needs_dir[] = {"data_dir", NULL};
     const char *const *only[] = {only_ruler, only_infb, only_pg19, needs_dir};
     const char *for_what[] = {"ruler", "infinitebench", "pg19", "ruler and infinitebench"};
@@ -285,6 +287,19 @@ int run_config_from_ini(ini *c, run_config *rc) {
     rc->n_lengths = n;
     free(items);
     items = NULL;
+    if (rc->longppl_slide && !rc->longppl) {
+        ev_error("%s: [benchmark] longppl_slide: only with longppl", where_of(c, "benchmark", "longppl_slide"));
+        goto fail;
+    }
+    if (rc->longppl) {
+        /* a window no longer than trunc has no key tokens: its LongPPL would be empty */
+        for (int i = 0; i < rc->n_lengths; i++)
+            if (rc->lengths[i] <= rc->longppl) {
+                ev_error("%s: [benchmark] longppl: %ld is not shorter than the length %ld", where_of(c, "benchmark", "longppl"),
+                         rc->longppl, rc->lengths[i]);
+                goto fail;
+            }
+    }
     for (int s = 0; s < ini_section_count(c); s++) {
         const char *sec = ini_section_name(c, s);
         if (strncmp(sec, "variant.", 8)) continue;
@@ -423,6 +438,8 @@ typedef struct {
     double score;
     double nll;    /* pg19: the book's nll sum and scored tokens */
     double tokens;
+    double key_nll; /* pg19 with longppl: the same over its key tokens */
+    double key;
     char *line;
 } run_rec;
 
@@ -468,6 +485,13 @@ static long long record_item(const run_config *rc, json_t *j, const char *where,
             return ev_error("%s: not a pg19 record (nll, tokens)", where);
         out->nll = json_number_value(nll);
         out->tokens = (double)json_integer_value(tk);
+        if (rc->longppl) {
+            json_t *kn = json_object_get(j, "key_nll"), *kt = json_object_get(j, "key_tokens");
+            if (!json_is_number(kn) || !json_is_integer(kt) || json_integer_value(kt) < 0)
+                return ev_error("%s: not a LongPPL record (key_nll, key_tokens)", where);
+            out->key_nll = json_number_value(kn);
+            out->key = (double)json_integer_value(kt);
+        }
     }
     return item_of(rc, li, ti, vi, (long)x);
 }
@@ -630,11 +654,11 @@ static void csv_field(sbuf *b, const char *s, int last) {
 
 /* pvalues.csv's groups: RULER's synthetic tasks against its QA tasks (the
  * paper's rebuttal table), InfiniteBench's three synthetic retrieval tasks
- * against the rest, PG19's books. */
-static int n_groups(const run_config *rc) { return rc->bench == RUN_PG19 ? 1 : 2; }
+ * against the rest, PG19's books (and with longppl the same books' LongPPL). */
+static int n_groups(const run_config *rc) { return rc->bench == RUN_PG19 ? 1 + (rc->longppl > 0) : 2; }
 
 static const char *group_name(const run_config *rc, int g) {
-    if (rc->bench == RUN_PG19) return "pg19";
+    if (rc->bench == RUN_PG19) return g ? "longppl" : "pg19";
     if (rc->bench == RUN_INFBENCH) return g ? "realistic" : "synthetic";
     return g ? "qa" : "synthetic";
 }
@@ -698,15 +722,21 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
     double *x = xmalloc(sizeof *x * cap), *y = xmalloc(sizeof *y * cap);
     char num[64], lo_s[64], hi_s[64];
     sb_printf(&sum, "length,task,variant,n,mean,ci_lo,ci_hi\r\n");
+    /* pg19 with longppl: a "longppl" row after the task's (the last row, ti ==
+     * rows - 1: the average, is the task's perplexity, LongPPL not mixed in) */
+    int lp = pg && rc->longppl > 0, rows = rc->n_tasks + 1 + lp;
     for (int li = 0; li < rc->n_lengths; li++) {
-        for (int ti = 0; ti <= rc->n_tasks; ti++) /* ti == n_tasks: the average rows */
+        for (int ti = 0; ti < rows; ti++)
             for (int vi = 0; vi < rc->n_variants; vi++) {
                 double mean, lo, hi;
+                const char *row = ti < rc->n_tasks ? rc->tasks[ti].name : ti == rows - 1 ? "average" : "longppl";
                 if (pg) {
                     /* one task: its row and the average row are the same perplexity */
+                    int key = ti == rc->n_tasks && lp;
                     for (long i = 0; i < S; i++) {
-                        x[i] = recs[item_of(rc, li, 0, vi, i)].nll;
-                        y[i] = recs[item_of(rc, li, 0, vi, i)].tokens;
+                        const run_rec *r = &recs[item_of(rc, li, 0, vi, i)];
+                        x[i] = key ? r->key_nll : r->nll;
+                        y[i] = key ? r->key : r->tokens;
                     }
                     mean = ppl_of(x, y, (int)S);
                     if (ppl_bootstrap_ci(x, y, (int)S, RUN_BOOT, rc->seed, &lo, &hi) < 0) goto out;
@@ -735,7 +765,7 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
                 snprintf(lo_s, sizeof lo_s, "%.4f", lo);
                 snprintf(hi_s, sizeof hi_s, "%.4f", hi);
                 sb_printf(&sum, "%ld,", rc->lengths[li]);
-                csv_field(&sum, ti < rc->n_tasks ? rc->tasks[ti].name : "average", 0);
+                csv_field(&sum, row, 0);
                 csv_field(&sum, rc->variants[vi].name, 0);
                 sb_printf(&sum, "%ld,%s,%s,%s\r\n", S, num, lo_s, hi_s);
             }
@@ -747,6 +777,17 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
             if (bi < 0) continue;
             for (int g = 0; g < n_groups(rc); g++) {
                 int n = 0;
+                if (pg && g == 1) {
+                    /* longppl: each book's mean nll over its key tokens, books
+                     * with key tokens under both variants */
+                    for (long i = 0; i < S; i++) {
+                        const run_rec *a = &recs[item_of(rc, li, 0, bi, i)], *b = &recs[item_of(rc, li, 0, vi, i)];
+                        if (a->key > 0 && b->key > 0) {
+                            x[n] = a->key_nll / a->key;
+                            y[n++] = b->key_nll / b->key;
+                        }
+                    }
+                }
                 for (int ti = 0; ti < rc->n_tasks; ti++) {
                     if (rc->tasks[ti].group != g) continue;
                     for (long i = 0; i < S; i++) {
@@ -774,7 +815,7 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
             }
         }
     sb_printf(&smp, "length,task,index,variant,variant_params,prompt_tokens,new_tokens,score,prefill_s,decode_s,"
-                    "pred,outputs\r\n");
+                    "pred,outputs%s\r\n", lp ? ",key_tokens,key_score" : "");
     for (long long k = 0; k < n_items(rc); k++) {
         json_t *j = json_loads(recs[k].line, 0, NULL);
         if (!j) {
@@ -796,8 +837,13 @@ static int write_tables(const run_config *rc, const char *dir, const run_rec *re
         json_t *refs = json_object_get(j, "outputs");
         if (!refs) refs = json_object_get(j, "answer");
         char *outs = refs ? json_dumps(refs, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        csv_field(&smp, outs ? outs : "", 1);
+        csv_field(&smp, outs ? outs : "", !lp);
         free(outs);
+        if (lp) {
+            /* the mean nll over the book's key tokens; empty without any */
+            if (recs[k].key > 0) sb_printf(&smp, "%.0f,%.6g\r\n", recs[k].key, recs[k].key_nll / recs[k].key);
+            else sb_printf(&smp, "0,\r\n");
+        }
         json_decref(j);
     }
     char *p1 = ev_path_join(dir, "summary.csv"), *p2 = ev_path_join(dir, "pvalues.csv"), *p3 = ev_path_join(dir, "samples.csv");
@@ -1513,13 +1559,14 @@ static json_t *item_ppl(const run_config *rc, run_env *e, int li, int vi, long i
     const pg19_book *b = &e->books->books[i];
     char *err = NULL;
     ppl_result pr = {0};
+    ppl_key_opts key = ppl_key_official((int)rc->longppl, (int)rc->longppl_slide);
     double t0 = ev_now();
     if (!e->book_ids[i] && pg19_tokenize(e->tok, b, &e->book_ids[i], &e->book_n[i]) < 0) {
         free(e->book_ids[i]);
         e->book_ids[i] = NULL;
         err = xstrdup(ev_error_last());
     } else if (ppl_score(e->be, &rc->variants[vi].v, e->book_ids[i], e->book_n[i], (size_t)rc->lengths[li],
-                         (size_t)rc->max_windows, NULL, &pr) < 0) {
+                         (size_t)rc->max_windows, rc->longppl ? &key : NULL, &pr) < 0) {
         err = xstrdup(ev_error_last());
         pr = (ppl_result){0};
     } else if (pr.scored == 0) {
@@ -1539,6 +1586,10 @@ static json_t *item_ppl(const run_config *rc, run_env *e, int li, int vi, long i
     json_object_set_new(j, "tokens", json_integer(pr.scored));
     json_object_set_new(j, "nll", json_real(pr.nll));
     json_object_set_new(j, "score", json_real(pr.scored ? pr.nll / pr.scored : 0));
+    if (rc->longppl) {
+        json_object_set_new(j, "key_tokens", json_integer(pr.key));
+        json_object_set_new(j, "key_nll", json_real(pr.key_nll));
+    }
     if (err) json_object_set_new(j, "error", json_string(err));
     json_object_set_new(j, "prefill_s", json_real(t1 - t0));
     json_object_set_new(j, "decode_s", json_real(0));

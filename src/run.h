@@ -54,6 +54,7 @@ typedef struct {
     int chat;                         /* infinitebench: prompt through the chat template (not official) */
     const char *books;                /* pg19 */
     long max_windows;                 /* pg19: windows per book at most (0: all) */
+    long longppl, longppl_slide;      /* pg19: LongPPL's trunc (0: none) and slide (ppl.h) */
     long threads, chunk, max_new;     /* max_new -1: each task's own limit */
     int n_tasks;
     run_task *tasks;                  /* [n_tasks] */

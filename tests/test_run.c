@@ -96,6 +96,8 @@ static void test_shipped(void) {
     CHECK_EQ_INT(rc.lengths[5], 131072);
     CHECK_EQ_INT(rc.samples, 100);
     CHECK_EQ_INT(rc.max_windows, 0);
+    CHECK_EQ_INT(rc.longppl, 2048);
+    CHECK_EQ_INT(rc.longppl_slide, 0); /* ppl_key_official: 2048 / 4 */
     check_paper_variants(&rc, "pg19.ini");
     run_config_free(&rc);
 
@@ -163,6 +165,8 @@ static void test_keys(void) {
     expect("qa from prepared files needs no squad", ruler_ini, s3, 2, NULL);
     char *s4[] = {"benchmark.tasks=pg19", "benchmark.max_windows=3"};
     expect("pg19 keys", pg19_ini, s4, 2, NULL);
+    char *s5[] = {"benchmark.longppl=8", "benchmark.longppl_slide=3"};
+    expect("pg19 longppl", pg19_ini, s5, 2, NULL);
 
     /* mistakes */
     char *b1[] = {"benchmark.books=x"};
@@ -187,6 +191,12 @@ static void test_keys(void) {
            "tasks = passkey\nlengths = 64\n[variant.d]\nvariant = dense\n", NULL, 0, "data_dir");
     expect("pg19 without books", "[run]\nname = t\nmodel = m\n[benchmark]\nname = pg19\nlengths = 64\n"
            "[variant.d]\nvariant = dense\n", NULL, 0, "books");
+    char *b11[] = {"benchmark.longppl=32"};
+    expect("longppl not below a length", pg19_ini, b11, 1, "[benchmark] longppl: 32 is not shorter than the length 32");
+    char *b12[] = {"benchmark.longppl_slide=4"};
+    expect("longppl_slide alone", pg19_ini, b12, 1, "[benchmark] longppl_slide: only with longppl");
+    char *b13[] = {"benchmark.longppl=16"};
+    expect("longppl in ruler", ruler_ini, b13, 1, "[benchmark] longppl: only for pg19, not ruler");
     char *b10[] = {"benchmark.tasks=qa_1"};
     expect("qa generated without squad", ruler_ini, b10, 1, "qa_1 needs [benchmark] squad");
     /* the line of the key is named */

@@ -179,6 +179,77 @@ p128 = [p for p in pv if p["length"] == "128"][0]
 assert float(p128["mean_diff"]) < -0.1, p128
 PY
 
+# PG19 with LongPPL ([benchmark] longppl): each book's key tokens and their nll
+# sum as `evalctl ppl --longppl` gives for that book alone; a longppl row per
+# variant, exp(sum key nll / sum key tokens); a longppl group of p-values over
+# the books with key tokens; samples.csv's key columns
+# four books of Genesis, one a JSONL line each, long enough for key tokens
+python3 - "$T_TMP/lp.jsonl" <<'PY'
+import json, sys
+t = open("data/texts/kjv.txt", encoding="utf-8").read()
+with open(sys.argv[1], "w") as f:
+    for i, (a, n) in enumerate([(3000, 700), (9000, 500), (20000, 900), (40000, 400)]):
+        f.write(json.dumps({"short_book_title": "book %d" % i, "text": t[a:a + n]}) + "\n")
+PY
+VARS='[variant.stream]
+variant = streaming
+sink = 4
+window = 8
+[variant.stream_delta]
+variant = streaming+delta
+sink = 4
+window = 8
+gamma = 8' cfg "$T_TMP/pglp.ini" 'name = pg19' "books = $T_TMP/lp.jsonl" 'lengths = 96' 'samples = 4' \
+    'longppl = 32' 'longppl_slide = 16'
+"$EVALCTL" run --config "$T_TMP/pglp.ini" 2>"$T_TMP/log" && t_ok || t_bad "pg19 longppl: $(cat "$T_TMP/log")"
+i=0
+while IFS= read -r line; do
+    printf '%s\n' "$line" >"$T_TMP/book$i.jsonl"
+    for v in streaming streaming+delta; do
+        "$EVALCTL" ppl --model "$M" --file "$T_TMP/book$i.jsonl" --ctx 96 --longppl 32 --slide 16 --variant $v --sink 4 \
+            --window 8 --gamma 8 >"$T_TMP/book$i.$v" 2>&1
+    done
+    i=$((i + 1))
+done <"$T_TMP/lp.jsonl"
+pyrun "$O/pglp" "$T_TMP" <<'PY'
+import csv, json, math, sys
+d, tmp = sys.argv[1], sys.argv[2]
+recs = [json.loads(l) for l in open(d + "/predictions.jsonl")]
+assert len(recs) == 8, len(recs)
+def ppl_out(i, v):
+    out = dict(l.split(": ", 1) for l in open("%s/book%d.%s" % (tmp, i, v)).read().splitlines() if ": " in l)
+    k = int(out["key_tokens"]) if "key_tokens" in out else 0
+    return k, float(out["key_nll"]) if k else 0.0
+keyed = 0
+for r in recs:
+    k, m = ppl_out(r["index"], {"stream": "streaming", "stream_delta": "streaming+delta"}[r["variant"]])
+    assert r["key_tokens"] == k and abs(r["key_nll"] - k * m) < 1e-4 * max(1, k), (r, k, m)
+    keyed += r["key_tokens"] > 0
+assert keyed >= 6, "too few books with key tokens to test: %d" % keyed
+rows = [r for r in csv.DictReader(open(d + "/summary.csv", newline="")) if r["task"] == "longppl"]
+assert sorted(r["variant"] for r in rows) == ["stream", "stream_delta"], rows
+for row in rows:
+    sel = [r for r in recs if r["variant"] == row["variant"]]
+    lp = math.exp(sum(r["key_nll"] for r in sel) / sum(r["key_tokens"] for r in sel))
+    assert abs(float(row["mean"]) - lp) < 1e-4 * lp and row["n"] == "4", (row, lp)
+    assert float(row["ci_lo"]) <= float(row["mean"]) <= float(row["ci_hi"]), row
+pv = [p for p in csv.DictReader(open(d + "/pvalues.csv", newline="")) if p["group"] == "longppl"]
+assert len(pv) == 1 and pv[0]["variant"] == "stream_delta" and pv[0]["base"] == "stream", pv
+def key_means(v):
+    return {r["index"]: r["key_nll"] / r["key_tokens"] for r in recs if r["variant"] == v and r["key_tokens"]}
+b, a = key_means("stream"), key_means("stream_delta")
+both = sorted(set(a) & set(b))
+assert int(pv[0]["n"]) == len(both) >= 2, (pv, both)
+assert abs(float(pv[0]["mean_base"]) - sum(b[i] for i in both) / len(both)) < 6e-5, pv
+assert abs(float(pv[0]["mean_variant"]) - sum(a[i] for i in both) / len(both)) < 6e-5, pv
+smp = list(csv.DictReader(open(d + "/samples.csv", newline="")))
+for s, r in zip(smp, recs):
+    assert int(s["key_tokens"]) == r["key_tokens"], (s, r)
+    assert (s["key_score"] == "") == (r["key_tokens"] == 0), s
+    if r["key_tokens"]:
+        assert abs(float(s["key_score"]) - r["key_nll"] / r["key_tokens"]) < 1e-5, (s, r)
+PY
+
 # ------------------------------------------------------------- bad input
 # one line naming the file, the line and the field; no run directory
 B=$T_TMP/bad
