@@ -97,6 +97,7 @@ int cmd_ppl(int argc, char **argv) {
     backend *be = NULL;
     pg19_books *books = NULL;
     int32_t *ids = NULL;
+    unsigned char *mark = NULL;
     size_t n = 0, total = 0;
     if (ctx > m->hp.context) {
         ev_error("ppl: --ctx %ld is longer than the model's context of %d", ctx, m->hp.context);
@@ -116,7 +117,11 @@ int cmd_ppl(int argc, char **argv) {
         t_tok += ev_now() - tb;
         total += n;
         ppl_result pr;
-        if (ppl_score(be, &var, ids, n, (size_t)ctx, 0, &key, &pr) < 0) goto done;
+        free(mark);
+        mark = trunc ? xmalloc(n ? n : 1) : NULL;
+        if ((mark && ppl_key_mark(be, ids, n, (size_t)ctx, 0, &key, mark) < 0) ||
+            ppl_score(be, &var, ids, n, (size_t)ctx, 0, mark, &pr) < 0)
+            goto done;
         double book_nll = pr.nll;
         long book_scored = pr.scored, book_windows = pr.windows;
         /* a file of several books also reports each one, in input order */
@@ -151,6 +156,7 @@ int cmd_ppl(int argc, char **argv) {
 done:
     backend_free(be);
     free(ids);
+    free(mark);
     pg19_close(books);
     tok_free(tok);
     model_close(m);

@@ -42,59 +42,62 @@ long ppl_key_tokens(backend *b, const int32_t *ids, int n, const double *full, c
     return marked;
 }
 
-/* One window: its NLL sum under v into r, and with LongPPL its key tokens'. */
-static int score_window(backend *b, const attn_variant *v, const int32_t *ids, int n, const ppl_key_opts *key,
-                        double *each, double *full, unsigned char *mark, ppl_result *r) {
-    double sum;
-    int s;
-    if (!key || key->trunc <= 0) {
-        if ((s = backend_score(b, v, ids, n, &sum, NULL)) < 0) return -1;
-    } else {
-        attn_variant dense;
-        attn_variant_parse("dense", &dense);
-        double full_sum;
-        if (backend_score(b, &dense, ids, n, &full_sum, full) < 0) return -1;
-        if (ppl_key_tokens(b, ids, n, full, key, mark) < 0) return -1;
-        /* the dense evaluator's pass is the dense variant's own */
-        const double *got = full;
-        if (v->base == ATTN_DENSE) {
-            sum = full_sum;
-            s = n - 1;
-        } else if ((s = backend_score(b, v, ids, n, &sum, each)) < 0) {
-            return -1;
-        } else {
-            got = each;
-        }
-        for (int i = 1; i < n; i++)
-            if (mark[i]) {
-                r->key_nll += got[i - 1];
-                r->key++;
-            }
+/* The windows of a text (pg19_windows), or NULL with *nw = 0 when none. */
+static pg19_window *windows_of(size_t n, size_t ctx, size_t max_windows, size_t *nw) {
+    *nw = pg19_windows(n, ctx, max_windows, NULL);
+    if (*nw == 0) return NULL;
+    pg19_window *w = xmalloc(sizeof *w * *nw);
+    pg19_windows(n, ctx, max_windows, w);
+    return w;
+}
+
+long ppl_key_mark(backend *b, const int32_t *ids, size_t n, size_t ctx, size_t max_windows, const ppl_key_opts *o,
+                  unsigned char *key) {
+    memset(key, 0, n);
+    if (ctx < 2) return ev_error("ppl: a window of %zu tokens scores nothing (at least 2)", ctx);
+    size_t nw;
+    pg19_window *w = windows_of(n, ctx, max_windows, &nw);
+    attn_variant dense;
+    attn_variant_parse("dense", &dense);
+    double *full = xmalloc(sizeof(double) * ctx), sum;
+    long marked = 0;
+    for (size_t k = 0; k < nw && marked >= 0; k++) {
+        const int32_t *wi = ids + w[k].start;
+        int len = (int)w[k].len;
+        long m = backend_score(b, &dense, wi, len, &sum, full) < 0 ? -1
+                                                                  : ppl_key_tokens(b, wi, len, full, o, key + w[k].start);
+        marked = m < 0 ? -1 : marked + m;
     }
-    r->nll += sum;
-    r->scored += s;
-    r->windows++;
-    return 0;
+    free(full);
+    free(w);
+    return marked;
 }
 
 int ppl_score(backend *b, const attn_variant *v, const int32_t *ids, size_t n, size_t ctx, size_t max_windows,
-              const ppl_key_opts *key, ppl_result *r) {
+              const unsigned char *key, ppl_result *r) {
     memset(r, 0, sizeof *r);
     if (ctx < 2) return ev_error("ppl: a window of %zu tokens scores nothing (at least 2)", ctx);
-    size_t nw = pg19_windows(n, ctx, max_windows, NULL);
-    if (nw == 0) return 0;
-    pg19_window *w = xmalloc(sizeof *w * nw);
-    pg19_windows(n, ctx, max_windows, w);
-    int longppl = key && key->trunc > 0;
-    double *each = longppl ? xmalloc(sizeof(double) * ctx) : NULL;
-    double *full = longppl ? xmalloc(sizeof(double) * ctx) : NULL;
-    unsigned char *mark = longppl ? xmalloc(ctx) : NULL;
+    size_t nw;
+    pg19_window *w = windows_of(n, ctx, max_windows, &nw);
+    double *each = key ? xmalloc(sizeof(double) * ctx) : NULL, sum;
     int rc = 0;
-    for (size_t k = 0; k < nw && rc == 0; k++)
-        rc = score_window(b, v, ids + w[k].start, (int)w[k].len, key, each, full, mark, r);
+    for (size_t k = 0; k < nw && rc == 0; k++) {
+        int s = backend_score(b, v, ids + w[k].start, (int)w[k].len, &sum, each);
+        if (s < 0) {
+            rc = -1;
+            break;
+        }
+        r->nll += sum;
+        r->scored += s;
+        r->windows++;
+        /* window token t is scored by each[t - 1] */
+        for (size_t t = 1; key && t < w[k].len; t++)
+            if (key[w[k].start + t]) {
+                r->key_nll += each[t - 1];
+                r->key++;
+            }
+    }
     free(w);
     free(each);
-    free(full);
-    free(mark);
     return rc;
 }

@@ -48,12 +48,21 @@ typedef struct {
  * the official 4096 / 1024). */
 ppl_key_opts ppl_key_official(int trunc, int slide);
 
+/* Marks LongPPL's key tokens of ids[0..n) windowed as ppl_score windows it:
+ * key[i] = 1 when token i is a key token of its window (key[n]; a window's
+ * first token is never key). Runs each window densely, then its short passes
+ * (ppl_key_tokens). The marks depend on the text, ctx and o only, so one
+ * marking serves every variant. Returns the number marked, or -1 after one
+ * error line. */
+long ppl_key_mark(backend *b, const int32_t *ids, size_t n, size_t ctx, size_t max_windows, const ppl_key_opts *o,
+                  unsigned char *key);
+
 /* Scores ids[0..n) on backend b (whose cache holds at least ctx positions)
- * under variant v; key (may be NULL, or trunc 0) adds LongPPL. ctx >= 2. A
- * text of fewer than 2 tokens scores nothing (all zero, not an error).
- * Returns 0, or -1 after one error line. */
+ * under variant v; key (ppl_key_mark's marks, or NULL) adds the sums over the
+ * key tokens. ctx >= 2. A text of fewer than 2 tokens scores nothing (all
+ * zero, not an error). Returns 0, or -1 after one error line. */
 int ppl_score(backend *b, const attn_variant *v, const int32_t *ids, size_t n, size_t ctx, size_t max_windows,
-              const ppl_key_opts *key, ppl_result *r);
+              const unsigned char *key, ppl_result *r);
 
 /* Marks key[i] = 1 for the key tokens ids[i] of one window ids[0..n) (key[0]
  * is always 0), given full[i - 1], the dense NLL of ids[i] in the whole

@@ -238,10 +238,33 @@ static void test_longppl(const model *m, const char *name) {
         if (key[i] && full[i - 1] < fmin) fmin = full[i - 1];
     o.beta = -fmin; /* full < fmin: none */
     CHECK_EQ_INT(ppl_key_tokens(be, ids, N, full, &o, key), 0);
-    /* ppl_score, dense: the key tokens' NLL sum, and the plain sum unchanged */
+    /* ppl_key_mark over one window: ppl_key_tokens' marks */
     o.beta = -100;
+    unsigned char mark[N];
+    CHECK_EQ_INT(ppl_key_mark(be, ids, N, N, 0, &o, mark), want);
+    ppl_key_tokens(be, ids, N, full, &o, key);
+    CHECK(memcmp(mark, key, N) == 0, "%s: ppl_key_mark's marks are not ppl_key_tokens'", name);
+    /* over several windows: each window's own marks, at the text's positions */
+    unsigned char mark2[N];
+    enum { W = 20 }; /* windows [0, 20), [20, 40), [40, 41) */
+    long k2 = ppl_key_mark(be, ids, N, W, 0, &o, mark2), k2want = 0, bad2 = 0;
+    for (int w0 = 0; w0 < N; w0 += W) {
+        int len = N - w0 < W ? N - w0 : W;
+        double wf[W], ws;
+        unsigned char wk[W];
+        if (len < 2) {
+            bad2 += mark2[w0] != 0;
+            continue;
+        }
+        backend_score(be, &dense, ids + w0, len, &ws, wf);
+        k2want += ppl_key_tokens(be, ids + w0, len, wf, &o, wk);
+        bad2 += memcmp(wk, mark2 + w0, (size_t)len) != 0;
+    }
+    CHECK_EQ_INT(bad2, 0);
+    CHECK_EQ_INT(k2, k2want);
+    /* ppl_score, dense: the key tokens' NLL sum, and the plain sum unchanged */
     ppl_result r, plain;
-    CHECK(ppl_score(be, &dense, ids, N, N, 0, &o, &r) == 0, "%s: ppl_score with key tokens", name);
+    CHECK(ppl_score(be, &dense, ids, N, N, 0, mark, &r) == 0, "%s: ppl_score with key tokens", name);
     CHECK(ppl_score(be, &dense, ids, N, N, 0, NULL, &plain) == 0, "%s: ppl_score", name);
     double ksum = 0;
     for (int i = T; i < N; i++)
@@ -257,7 +280,7 @@ static void test_longppl(const model *m, const char *name) {
     double each[N];
     backend_score(be, &sv, ids, N, &sum, each);
     ppl_result rs;
-    CHECK(ppl_score(be, &sv, ids, N, N, 0, &o, &rs) == 0, "%s: ppl_score streaming+delta", name);
+    CHECK(ppl_score(be, &sv, ids, N, N, 0, mark, &rs) == 0, "%s: ppl_score streaming+delta", name);
     ksum = 0;
     for (int i = T; i < N; i++)
         if (diff[i] > o.alpha) ksum += each[i - 1];
