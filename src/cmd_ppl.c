@@ -45,7 +45,8 @@ static const char usage[] =
     "  --stats            timings on standard error\n"
     "\n"
     "prints `key: value` lines: tokens, windows, scored, nll (mean, nats), ppl; with --longppl also\n"
-    "key_tokens, key_nll (mean over them) and longppl\n";
+    "key_tokens, key_nll (mean over them) and longppl. Several books: first a `book:` line each\n"
+    "(tokens, windows, scored, nll, ppl, with --longppl key_tokens and key_nll, then title)\n";
 
 int cmd_ppl(int argc, char **argv) {
     const char *mpath = NULL, *file = NULL, *ctx_s = NULL, *v, *bk = "cpu";
@@ -125,9 +126,13 @@ int cmd_ppl(int argc, char **argv) {
         double book_nll = pr.nll;
         long book_scored = pr.scored, book_windows = pr.windows;
         /* a file of several books also reports each one, in input order */
-        if (books->n > 1 && book_scored > 0)
-            printf("book: %zu tokens=%zu windows=%ld scored=%ld nll=%.6f ppl=%.4f title=%s\n", b, n, book_windows,
-                   book_scored, book_nll / book_scored, exp(book_nll / book_scored), books->books[b].title);
+        if (books->n > 1 && book_scored > 0) {
+            printf("book: %zu tokens=%zu windows=%ld scored=%ld nll=%.6f ppl=%.4f ", b, n, book_windows, book_scored,
+                   book_nll / book_scored, exp(book_nll / book_scored));
+            if (trunc && pr.key) printf("key_tokens=%ld key_nll=%.6f ", pr.key, pr.key_nll / pr.key);
+            else if (trunc) printf("key_tokens=0 key_nll=none ");
+            printf("title=%s\n", books->books[b].title);
+        }
         nll += book_nll;
         scored += book_scored;
         windows += book_windows;
