@@ -6,19 +6,29 @@
  * perplexity results): a sparse prefill shifts attention outputs away from the
  * dense ones, and the Delta correction moves them back and lowers perplexity.
  * (The third, retrieval after a sparse prefill, is `evalctl run` on RULER.)
- * Measured four ways:
+ * Measured five ways:
  *
  *   check   the attention operator: every layer but the last runs dense, so
  *           the last layer's sparse, +delta and dense attention see the same
  *           queries, keys and values; the mean cosine similarity to dense of
  *           its outputs must be higher for X+delta than for X (X = streaming,
  *           block), over the rows where X differs from dense (past the sparse
- *           reach, before the dense last rows). Asserted; tests/
- *           test_variants_model.sh runs it on a 4K RULER haystack in `make test`.
- *   claims  the same with the variant in every layer (errors compound through
- *           the model), and perplexity ordered dense <= streaming+delta <=
- *           streaming. Asserted, and on SmolLM2 both fail (README "Attention
- *           variants" has the figures), so this mode is not in the suite.
+ *           reach, before the dense last rows). Then `decode`'s last-layer
+ *           cosine, which must be higher for streaming+delta than streaming.
+ *           Asserted; tests/test_variants_model.sh runs it on a 4K RULER
+ *           haystack in `make test`.
+ *   decode  the paper's Fig. 3 setting, the whole model: the prompt but its
+ *           last Q tokens is prefilled with the variant in every layer, the
+ *           last Q are decoded one at a time (dense over the cache the prefill
+ *           left), and every layer's attention output at those Q positions is
+ *           compared with the dense model's (mean cosine); also the decoded
+ *           tokens' mean NLL. On a RULER haystack the last Q tokens are the
+ *           question and answer prefix, the queries that must find the needle.
+ *   claims  check's first comparison (the prefill rows) with the variant in
+ *           every layer (errors compound through the model), and perplexity
+ *           ordered dense <= streaming+delta <= streaming. Asserted, and on
+ *           SmolLM2 both fail (README "Attention variants" has the figures),
+ *           so this mode is not in the suite.
  *   sweep   both cosines and perplexity over a grid of sink/window/gamma,
  *           printed, nothing asserted.
  *   premise the assumption Delta rests on, layer by layer: that the
@@ -31,15 +41,16 @@
  *           anchor's Delta is every row's, 0 when it is no better than no
  *           correction, negative when it is worse; then both cosines again
  *           with every layer sparse (the shift compounding through the
- *           layers, as the paper's Fig. 3 draws it). Asserted only that layer
+ *           layers, at the prefill rows). Asserted only that layer
  *           0, whose inputs are the same either way, gives the same cosines
  *           both ways (the +delta composed here from dense and sparse outputs
  *           is what the attention module computes).
  *
- * usage: variants-model check|claims|sweep|premise [--ruler FILE.jsonl | --text FILE]
+ * usage: variants-model check|claims|sweep|premise|decode [--ruler FILE.jsonl [--record K] | --text FILE]
  *                       [--len S] [--backend cpu|cuda]
- *                       [--params SINK,WINDOW,BLOCK,GAMMA]   (premise; default 16,128,256,32)
- * --ruler takes the first record's input (a chat-templated haystack prompt);
+ *                       [--params SINK,WINDOW,BLOCK,GAMMA]   (premise, decode; default 16,128,256,32)
+ *                       [--decode Q]                         (decode; default 64)
+ * --ruler takes record K's input (a chat-templated haystack prompt; default 0);
  * --text a third of the way into FILE (default data/texts/kjv.txt). */
 #include "attention.h"
 #include "backend.h"
@@ -58,13 +69,16 @@
 
 typedef struct {
     int layer, dim, S; /* layer -1: every layer */
-    float *out;        /* [S][dim], or [n_layers][S][dim] */
+    int row0;          /* rows [row0, S) are kept, as rows 0 .. S - row0 - 1 */
+    float *out;        /* [S - row0][dim], or [n_layers][S - row0][dim] */
 } capture;
 
 static void grab(void *ud, int layer, int pos0, int n, const float *out) {
     capture *c = ud;
-    if (c->layer < 0) memcpy(c->out + ((size_t)layer * c->S + pos0) * c->dim, out, sizeof *out * (size_t)n * c->dim);
-    else if (layer == c->layer) memcpy(c->out + (size_t)pos0 * c->dim, out, sizeof *out * (size_t)n * c->dim);
+    int skip = c->row0 > pos0 ? c->row0 - pos0 : 0, rows = c->S - c->row0;
+    if (skip >= n || (c->layer >= 0 && layer != c->layer)) return;
+    size_t at = (size_t)(c->layer < 0 ? layer : 0) * rows + (size_t)(pos0 + skip - c->row0);
+    memcpy(c->out + at * c->dim, out + (size_t)skip * c->dim, sizeof *out * (size_t)(n - skip) * c->dim);
 }
 
 typedef struct {
@@ -85,7 +99,7 @@ static attn_variant variant(const char *name, params p, int only, int n_layers) 
 /* layer `layer`'s attention outputs of a prefill of ids[0..S) under v, [S][dim];
  * layer -1: every layer's, [n_layers][S][dim] */
 static float *layer_out(backend *be, const model *m, const int32_t *ids, int S, const attn_variant *v, int layer) {
-    capture c = {layer, m->hp.n_heads * m->hp.head_dim, S, NULL};
+    capture c = {layer, m->hp.n_heads * m->hp.head_dim, S, 0, NULL};
     c.out = xmalloc(sizeof *c.out * (size_t)(layer < 0 ? m->hp.n_layers : 1) * S * c.dim);
     backend_set_attn_hook(be, grab, &c);
     int rc = backend_begin(be, v, S) == 0 ? backend_eval(be, ids, S, NULL) : -1;
@@ -199,6 +213,92 @@ static void premise(backend *be, const model *m, const int32_t *ids, int S, para
     free(dense);
 }
 
+/* -log softmax(logits)[id] */
+static double nll_of(const float *logits, int vocab, int32_t id) {
+    float mx = logits[0];
+    for (int v = 1; v < vocab; v++)
+        if (logits[v] > mx) mx = logits[v];
+    double sum = 0;
+    for (int v = 0; v < vocab; v++) sum += exp((double)logits[v] - mx);
+    return (double)mx + log(sum) - (double)logits[id];
+}
+
+/* The prompt's first S - Q tokens prefilled under v, the last Q fed one at a
+ * time as decode steps (dense over the whole cache): every layer's attention
+ * output at those Q positions, [n_layers][Q][dim], and in *nll the mean NLL of
+ * the Q - 1 tokens the decode steps predict (teacher forced). */
+static float *decode_out(backend *be, const model *m, const int32_t *ids, int S, int Q, const attn_variant *v,
+                         double *nll) {
+    const model_hparams *hp = &m->hp;
+    capture c = {-1, hp->n_heads * hp->head_dim, S, S - Q, NULL};
+    c.out = xmalloc(sizeof *c.out * (size_t)hp->n_layers * Q * c.dim);
+    float *logits = xmalloc(sizeof *logits * (size_t)hp->vocab);
+    double sum = 0;
+    backend_set_attn_hook(be, grab, &c);
+    int rc = backend_begin(be, v, S - Q) == 0 ? backend_eval(be, ids, S - Q, NULL) : -1;
+    for (int t = S - Q; rc == 0 && t < S; t++) {
+        if (t > S - Q) sum += nll_of(logits, hp->vocab, ids[t]);
+        rc = backend_eval(be, ids + t, 1, logits);
+    }
+    backend_set_attn_hook(be, NULL, NULL);
+    CHECK(rc == 0, "%s prefill and decode", attn_variant_name(v));
+    *nll = Q > 1 ? sum / (Q - 1) : 0;
+    free(logits);
+    return c.out;
+}
+
+/* The paper's Fig. 3 setting: decode-time queries against the cache a sparse
+ * prefill (every layer) left. Per layer, the mean cosine to the dense model's
+ * attention output at the Q decode positions of each sparse variant; then the
+ * decoded tokens' mean NLL. strict (the check): dense, streaming and
+ * streaming+delta only, and assert that the last layer's streaming+delta is
+ * closer to dense than streaming. */
+static void decode(backend *be, const model *m, const int32_t *ids, int S, int Q, params p, int strict) {
+    const model_hparams *hp = &m->hp;
+    int L = hp->n_layers, H = hp->n_heads, hd = hp->head_dim;
+    static const char *const names[] = {"dense", "streaming", "streaming+delta", "streaming+recompute",
+                                        "block", "block+delta", "block+recompute"};
+    enum { NV = sizeof names / sizeof *names };
+    int nv = strict ? 3 : NV; /* the check: dense, streaming, streaming+delta */
+    float *out[NV];
+    double nll[NV], cos_last[NV];
+    for (int k = 0; k < nv; k++) {
+        attn_variant v = variant(names[k], p, -1, L);
+        out[k] = decode_out(be, m, ids, S, Q, &v, &nll[k]);
+    }
+    size_t per_layer = (size_t)Q * H * hd;
+    printf("S=%d sink=%d window=%d block=%d gamma=%d, every layer sparse in a prefill of %d tokens, then %d decode "
+           "steps: layer, mean cosine to dense at the decode positions of", S, p.sink, p.window, p.block, p.gamma,
+           S - Q, Q);
+    for (int k = 1; k < nv; k++) printf(" %s", names[k]);
+    printf("\n");
+    int closer[2] = {0, 0};
+    for (int l = 0; l < L; l++) {
+        double c[NV];
+        printf("%2d", l);
+        for (int k = 1; k < nv; k++) {
+            c[k] = mean_cos(out[0] + l * per_layer, out[k] + l * per_layer, 0, Q, H, hd);
+            printf(" %.4f", c[k]);
+            if (l == L - 1) cos_last[k] = c[k];
+        }
+        printf("\n");
+        closer[0] += c[2] > c[1];
+        if (nv == NV) closer[1] += c[5] > c[4];
+    }
+    printf("+delta closer to dense than its base at the decode positions in %d (streaming)", closer[0]);
+    if (nv == NV) printf(" and %d (block)", closer[1]);
+    printf(" of %d layers\n", L);
+    printf("decoded tokens' mean nll:");
+    for (int k = 0; k < nv; k++) printf(" %s %.4f", names[k], nll[k]);
+    printf("\n");
+    if (strict) {
+        CHECK(cos_last[1] < 0.9999, "streaming must differ from dense at all (%.6f)", cos_last[1]);
+        CHECK(cos_last[2] > cos_last[1], "decode, last layer: streaming+delta (%.4f) must be closer to dense than "
+              "streaming (%.4f)", cos_last[2], cos_last[1]);
+    }
+    for (int k = 0; k < nv; k++) free(out[k]);
+}
+
 /* mean NLL of the first `windows` windows of ctx tokens; strict: assert the order */
 static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p, int n_layers, int strict) {
     static const char *const names[] = {"dense", "streaming", "streaming+delta"};
@@ -225,16 +325,16 @@ static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p,
 }
 
 /* The prompt's ids: the first RULER record's input, or text from a third in. */
-static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, const char *text_path, int S, size_t *n) {
+static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, const char *text_path, int S, size_t *n) {
     int32_t *ids = NULL;
     *n = 0;
     if (ruler) {
         ruler_record *r = NULL;
         size_t nr = 0;
-        if (ruler_read_jsonl(ruler, &r, &nr) == 0 && nr > 0)
-            CHECK(tok_encode(tok, r[0].input, strlen(r[0].input), 0, &ids, n) == 0, "encode %s", ruler);
+        if (ruler_read_jsonl(ruler, &r, &nr) == 0 && nr > rec)
+            CHECK(tok_encode(tok, r[rec].input, strlen(r[rec].input), 0, &ids, n) == 0, "encode %s", ruler);
         else
-            CHECK(0, "%s: no record", ruler);
+            CHECK(0, "%s: no record %zu", ruler, rec);
         ruler_records_free(r, nr);
         return ids;
     }
@@ -249,20 +349,24 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, const char *text
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "", *bk = "cpu", *ruler = NULL, *text = TEXT_PATH;
-    int S = 4096;
+    int S = 4096, Q = 64, rec = 0;
     params pp = {16, 128, 256, 32}; /* premise's, by default configs/quickstart.ini's */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--backend") == 0) bk = argv[i + 1];
         else if (strcmp(argv[i], "--ruler") == 0) ruler = argv[i + 1];
         else if (strcmp(argv[i], "--text") == 0) text = argv[i + 1];
         else if (strcmp(argv[i], "--len") == 0) S = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--decode") == 0) Q = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--record") == 0 && (rec = atoi(argv[i + 1])) >= 0) continue;
         else if (strcmp(argv[i], "--params") == 0 &&
                  sscanf(argv[i + 1], "%d,%d,%d,%d", &pp.sink, &pp.window, &pp.block, &pp.gamma) == 4) continue;
         else mode = "";
     }
-    if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep") && strcmp(mode, "premise")) {
-        fprintf(stderr, "usage: variants-model check|claims|sweep|premise [--ruler FILE.jsonl | --text FILE] [--len S] "
-                        "[--backend cpu|cuda] [--params SINK,WINDOW,BLOCK,GAMMA (premise)]\n");
+    if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep") && strcmp(mode, "premise") &&
+        strcmp(mode, "decode")) {
+        fprintf(stderr, "usage: variants-model check|claims|sweep|premise|decode [--ruler FILE.jsonl | --text FILE] "
+                        "[--record K] [--len S] [--backend cpu|cuda]\n"
+                        "       [--params SINK,WINDOW,BLOCK,GAMMA (premise, decode)] [--decode Q (decode)]\n");
         return 2;
     }
     if (!ev_is_file(MODEL_PATH) || (!ruler && !ev_is_file(text))) {
@@ -272,7 +376,7 @@ int main(int argc, char **argv) {
     model *m = model_open(MODEL_PATH);
     tok_tokenizer *tok = m ? tok_open_model(m) : NULL;
     size_t n = 0;
-    int32_t *ids = tok ? load_ids(tok, ruler, text, S, &n) : NULL;
+    int32_t *ids = tok ? load_ids(tok, ruler, (size_t)rec, text, S, &n) : NULL;
     if (ruler && n > 0 && n < (size_t)S) S = (int)n; /* the haystack prompt is the length */
     CHECK(ids && n >= (size_t)S && S > 512, "a prompt of %d tokens (have %zu)", S, n);
     backend *be = ids && n >= (size_t)S ? backend_new(m, bk, S, 0, 0) : NULL;
@@ -280,8 +384,12 @@ int main(int argc, char **argv) {
     int L = m ? m->hp.n_layers : 0;
     if (be && strcmp(mode, "check") == 0) {
         cosines(be, m, ids, S, (params){16, 128, 256, 32}, 1, 1); /* configs/quickstart.ini's settings */
+        decode(be, m, ids, S, 64, (params){16, 128, 256, 32}, 1);
     } else if (be && strcmp(mode, "premise") == 0) {
         premise(be, m, ids, S, pp);
+    } else if (be && strcmp(mode, "decode") == 0) {
+        CHECK(Q >= 2 && Q < S, "--decode %d: between 2 and the prompt's %d tokens", Q, S);
+        if (Q >= 2 && Q < S) decode(be, m, ids, S, Q, pp, 0);
     } else if (be && strcmp(mode, "claims") == 0) {
         cosines(be, m, ids, S, (params){64, 1024, 1024, 64}, 0, 1);
         ppl(be, ids, 2048, 2, (params){16, 256, 512, 64}, L, 1);
