@@ -928,15 +928,19 @@ typedef struct {
     double *each;
 } score_acc;
 
+double fwd_nll(const float *logits, int vocab, int32_t id) {
+    float mx = logits[0];
+    for (int v = 1; v < vocab; v++)
+        if (logits[v] > mx) mx = logits[v];
+    double sum = 0;
+    for (int v = 0; v < vocab; v++) sum += exp((double)logits[v] - mx);
+    return (double)mx + log(sum) - (double)logits[id];
+}
+
 static void score_cb(void *ud, int i, const float *logits) {
     score_acc *s = ud;
     if (i + 1 >= s->n) return;
-    float mx = logits[0];
-    for (int v = 1; v < s->vocab; v++)
-        if (logits[v] > mx) mx = logits[v];
-    double sum = 0;
-    for (int v = 0; v < s->vocab; v++) sum += exp((double)logits[v] - mx);
-    double t = (double)mx + log(sum) - (double)logits[s->ids[i + 1]];
+    double t = fwd_nll(logits, s->vocab, s->ids[i + 1]);
     s->nll += t;
     if (s->each) s->each[i] = t;
 }

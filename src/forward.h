@@ -60,6 +60,8 @@ int fwd_decode_one(fwd_ctx *f, int32_t id, attn_ctx *attn, float *logits);
 
 /* Index of the largest value, the first one on ties (torch.argmax). */
 int fwd_argmax(const float *x, int n);
+/* -log softmax(logits[0..vocab))[id], the max subtracted first (nats). */
+double fwd_nll(const float *logits, int vocab, int32_t id);
 
 /* Receives each generated id as it is made (backend.h's backend_generate). */
 typedef void (*fwd_token_fn)(void *ud, int32_t id);

@@ -213,16 +213,6 @@ static void premise(backend *be, const model *m, const int32_t *ids, int S, para
     free(dense);
 }
 
-/* -log softmax(logits)[id] */
-static double nll_of(const float *logits, int vocab, int32_t id) {
-    float mx = logits[0];
-    for (int v = 1; v < vocab; v++)
-        if (logits[v] > mx) mx = logits[v];
-    double sum = 0;
-    for (int v = 0; v < vocab; v++) sum += exp((double)logits[v] - mx);
-    return (double)mx + log(sum) - (double)logits[id];
-}
-
 /* The prompt's first S - Q tokens prefilled under v, the last Q fed one at a
  * time as decode steps (dense over the whole cache): every layer's attention
  * output at those Q positions, [n_layers][Q][dim], and in *nll the mean NLL of
@@ -237,7 +227,7 @@ static float *decode_out(backend *be, const model *m, const int32_t *ids, int S,
     backend_set_attn_hook(be, grab, &c);
     int rc = backend_begin(be, v, S - Q) == 0 ? backend_eval(be, ids, S - Q, NULL) : -1;
     for (int t = S - Q; rc == 0 && t < S; t++) {
-        if (t > S - Q) sum += nll_of(logits, hp->vocab, ids[t]);
+        if (t > S - Q) sum += fwd_nll(logits, hp->vocab, ids[t]);
         rc = backend_eval(be, ids + t, 1, logits);
     }
     backend_set_attn_hook(be, NULL, NULL);
