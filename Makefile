@@ -144,7 +144,7 @@ $(BUILD)/variants-model: tools/variants_model.c $(LIB_OBJ)
 
 # On the GPU machine: the GPU tests, then the CPU suite with CUDA built in.
 test-gpu:
-	$(MAKE) BUILD=build-gpu all $(patsubst tests/%.c,build-gpu/tests/%,$(wildcard tests/test_*.c))
+	$(MAKE) BUILD=build-gpu all build-gpu/variants-model $(patsubst tests/%.c,build-gpu/tests/%,$(wildcard tests/test_*.c))
 	python3 tools/gen_gpu_models.py build-gpu/gpu-models
 	@GPU=1 tests/run.sh build-gpu build-gpu/evalctl
 

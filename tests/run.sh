@@ -13,7 +13,8 @@ fail=0
 run_one() {
     local name=$1; shift
     local out rc p f
-    out=$("$@" 2> >(sed "s/^/  [$name] /" >&2))
+    # | as the delimiter: GPU tests are named gpu/test_*
+    out=$("$@" 2> >(sed "s|^|  [$name] |" >&2))
     rc=$?
     printf '%s\n' "$out" | grep -v '^RESULT ' || true
     p=$(printf '%s\n' "$out" | sed -n 's/^RESULT .* passed=\([0-9]*\) failed=\([0-9]*\)$/\1/p' | tail -n 1)

@@ -74,8 +74,16 @@ sed 's/^threds = 1$//; s/^variant = dense/variant = dense\nsink = -3/' "$T_TMP/b
 expect_error "bad variant parameter" 'bad5\.ini:12: \[variant\.a\] sink' "$EVALCTL" run --config "$T_TMP/bad5.ini"
 expect_error "missing file" 'nothere\.ini' "$EVALCTL" run --config "$T_TMP/nothere.ini"
 expect_error "bad --set" 'unknown key .thread. in \[run\]' run --set run.thread=3
-# no GPU here (or no CUDA in the build): one line saying so, before anything is written
-expect_error "cuda backend" 'backend cuda: ' run --set run.backend=cuda --set run.name=cuda
+# the cuda backend: with no GPU here (or no CUDA in the build) one line saying
+# so, before anything is written; with one (make test-gpu), the same run on it
+if "$EVALCTL" info --backend cuda >/dev/null 2>&1; then
+    run --set run.backend=cuda --set run.name=cuda 2>"$T_TMP/log" || t_bad "cuda run: $(cat "$T_TMP/log")"
+    [ "$(wc -l <"$O/cuda/predictions.jsonl")" -eq 4 ] && t_ok || t_bad "cuda run: predictions.jsonl"
+    grep -q '"backend": "cuda, ' "$O/cuda/meta.json" && t_ok || t_bad "cuda run: meta.json backend"
+else
+    expect_error "cuda backend" 'backend cuda: ' run --set run.backend=cuda --set run.name=cuda
+    [ ! -e "$O/cuda" ] && t_ok || t_bad "cuda backend: $O/cuda written"
+fi
 
 # shards 0/2 and 1/2, merged, give the tables of the unsharded run byte for byte
 for s in 0/2 1/2; do

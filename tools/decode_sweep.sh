@@ -4,18 +4,26 @@
 # densely over the cache it left), for the README's decode tables:
 #   tools/decode_sweep.sh run [BACKEND [SAMPLES]]   (cuda, 20)  raw outputs
 #   tools/decode_sweep.sh summary FILE               the tables from run's output
+#   tools/decode_sweep.sh nll FILE GROUP VARIANT     the decoded tokens' mean NLL
+#                                   of each record of GROUP (e.g. "bible
+#                                   64,256,512,64"), one a line, for permtest
 # run: RULER niah_single_1, niah_single_2 and niah_multikey_1 at 4K, SAMPLES
 # records each at each of $SAMPLE_PARAMS (sink,window,block,gamma; default
 # configs/quickstart.ini's 16,128,256,32 and the paper's gamma 64 with a window
 # of 256); then record 0 of each and the Bible (data/texts/kjv.txt) at each of
-# $SETTINGS (default six). Each output starts with a `== what` line. On the GPU
+# $SETTINGS (default six). $TEXT_SAMPLES (default 0) adds that many 4096-token
+# windows of the Bible at each of $SAMPLE_PARAMS, spread evenly through it
+# (variants-model --at), the last $TEXT_DECODE (64) tokens of each decoded;
+# TASKS= SETTINGS= runs those alone. Each output starts with a `== what` line. On the GPU
 # the processes run 8 at a time (one leaves the GPU mostly idle); on the CPU
 # one at a time.
 set -u
 V=${VARIANTS_MODEL:-build/variants-model}
 E=${EVALCTL:-./evalctl}
 M=${MODEL:-models/smollm2-135m-instruct.gguf}
-TASKS="niah_single_1 niah_single_2 niah_multikey_1"
+TASKS=${TASKS-niah_single_1 niah_single_2 niah_multikey_1}
+TEXT_SAMPLES=${TEXT_SAMPLES:-0}
+TEXT_DECODE=${TEXT_DECODE:-64}
 SAMPLE_PARAMS=${SAMPLE_PARAMS-16,128,256,32 64,256,512,64}
 SETTINGS=${SETTINGS-16,128,256,32 16,128,256,64 4,64,128,4 64,256,512,16 64,256,512,64 64,1024,1024,64}
 
@@ -65,13 +73,21 @@ summary() {
     }' "$1"
 }
 
+nll() {
+    awk -v want="$2" -v v="$3" '
+    /^== / { g = $2 " " $3; next }
+    /^decoded tokens/ && g == want { for (k = 5; k < NF; k += 2) if ($(k) == v) print $(k + 1) }' "$1"
+}
+
 run() {
     local bk=${1:-cuda} samples=${2:-20} jobs n=0
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     jobs=$([ "$bk" = cuda ] && echo 8 || echo 1)
-    "$E" gen ruler --model "$M" --length 4096 --out "$tmp/r" --samples "$samples" --tasks "${TASKS// /,}" >/dev/null ||
-        exit 1
+    if [ -n "$TASKS" ]; then
+        "$E" gen ruler --model "$M" --length 4096 --out "$tmp/r" --samples "$samples" --tasks "${TASKS// /,}" \
+            >/dev/null || exit 1
+    fi
     one() { # name, then variants-model's arguments
         local name=$1
         shift
@@ -85,6 +101,11 @@ run() {
                 one "$t $p record $k" --ruler "$tmp/r/$t.jsonl" --record "$k" --params "$p"
             done
         done
+        for k in $(seq 0 $((TEXT_SAMPLES - 1))); do
+            # window k starts (k + 1/2) / TEXT_SAMPLES of the way through the first 96%
+            one "bible $p record $k" --text data/texts/kjv.txt --len 4096 --decode "$TEXT_DECODE" --params "$p" \
+                --at "$(awk -v k="$k" -v n="$TEXT_SAMPLES" 'BEGIN { printf "%.4f", (k + 0.5) / n * 0.96 }')"
+        done
     done
     for p in $SETTINGS; do
         for t in $TASKS; do one "$t:0 $p" --ruler "$tmp/r/$t.jsonl" --params "$p"; done
@@ -97,5 +118,6 @@ run() {
 case "${1:-}" in
 run) shift; run "$@" ;;
 summary) summary "$2" ;;
-*) echo "usage: tools/decode_sweep.sh run [BACKEND [SAMPLES]] | summary FILE" >&2; exit 2 ;;
+nll) nll "$2" "$3" "$4" ;;
+*) echo "usage: tools/decode_sweep.sh run [BACKEND [SAMPLES]] | summary FILE | nll FILE GROUP VARIANT" >&2; exit 2 ;;
 esac

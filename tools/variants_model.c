@@ -50,8 +50,10 @@
  *                       [--len S] [--backend cpu|cuda]
  *                       [--params SINK,WINDOW,BLOCK,GAMMA]   (premise, decode; default 16,128,256,32)
  *                       [--decode Q]                         (decode; default 64)
+ *                       [--at F]                             (--text; default 0.333)
  * --ruler takes record K's input (a chat-templated haystack prompt; default 0);
- * --text a third of the way into FILE (default data/texts/kjv.txt). */
+ * --text the fraction F of the way into FILE (default data/texts/kjv.txt), so a
+ * script can take many prompts from one long text. */
 #include "attention.h"
 #include "backend.h"
 #include "model.h"
@@ -314,8 +316,9 @@ static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p,
     }
 }
 
-/* The prompt's ids: the first RULER record's input, or text from a third in. */
-static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, const char *text_path, int S, size_t *n) {
+/* The prompt's ids: RULER record rec's input, or text from the fraction at in. */
+static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, const char *text_path, double at, int S,
+                         size_t *n) {
     int32_t *ids = NULL;
     *n = 0;
     if (ruler) {
@@ -330,9 +333,11 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, cons
     }
     size_t len = 0;
     char *text = ev_read_file(text_path, &len);
-    size_t off = len / 3, take = (size_t)4 * S * 8; /* 8 bytes a token is plenty */
-    if (text && len > off + take) CHECK(tok_encode(tok, text + off, take, 1, &ids, n) == 0, "encode %s", text_path);
-    else CHECK(0, "%s: too short for %d tokens", text_path, S);
+    size_t off = (size_t)(at * (double)len), take = (size_t)4 * S * 8; /* 8 bytes a token is plenty; sweep reads 3 S */
+    if (text && at >= 0 && at < 1 && len > off + take)
+        CHECK(tok_encode(tok, text + off, take, 1, &ids, n) == 0, "encode %s", text_path);
+    else
+        CHECK(0, "%s: too short for %d tokens from %.3f of the way in", text_path, S, at);
     free(text);
     return ids;
 }
@@ -340,6 +345,7 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, cons
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "", *bk = "cpu", *ruler = NULL, *text = TEXT_PATH;
     int S = 4096, Q = 64, rec = 0;
+    double at = 1.0 / 3;
     params pp = {16, 128, 256, 32}; /* premise's, by default configs/quickstart.ini's */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--backend") == 0) bk = argv[i + 1];
@@ -347,6 +353,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--text") == 0) text = argv[i + 1];
         else if (strcmp(argv[i], "--len") == 0) S = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--decode") == 0) Q = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--at") == 0) at = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--record") == 0 && (rec = atoi(argv[i + 1])) >= 0) continue;
         else if (strcmp(argv[i], "--params") == 0 &&
                  sscanf(argv[i + 1], "%d,%d,%d,%d", &pp.sink, &pp.window, &pp.block, &pp.gamma) == 4) continue;
@@ -355,7 +362,7 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep") && strcmp(mode, "premise") &&
         strcmp(mode, "decode")) {
         fprintf(stderr, "usage: variants-model check|claims|sweep|premise|decode [--ruler FILE.jsonl | --text FILE] "
-                        "[--record K] [--len S] [--backend cpu|cuda]\n"
+                        "[--record K] [--at F] [--len S] [--backend cpu|cuda]\n"
                         "       [--params SINK,WINDOW,BLOCK,GAMMA (premise, decode)] [--decode Q (decode)]\n");
         return 2;
     }
@@ -366,7 +373,7 @@ int main(int argc, char **argv) {
     model *m = model_open(MODEL_PATH);
     tok_tokenizer *tok = m ? tok_open_model(m) : NULL;
     size_t n = 0;
-    int32_t *ids = tok ? load_ids(tok, ruler, (size_t)rec, text, S, &n) : NULL;
+    int32_t *ids = tok ? load_ids(tok, ruler, (size_t)rec, text, at, S, &n) : NULL;
     if (ruler && n > 0 && n < (size_t)S) S = (int)n; /* the haystack prompt is the length */
     CHECK(ids && n >= (size_t)S && S > 512, "a prompt of %d tokens (have %zu)", S, n);
     backend *be = ids && n >= (size_t)S ? backend_new(m, bk, S, 0, 0) : NULL;
