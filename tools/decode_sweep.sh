@@ -14,9 +14,9 @@
 # $SETTINGS (default six). $TEXT_SAMPLES (default 0) adds that many 4096-token
 # windows of the Bible at each of $SAMPLE_PARAMS, spread evenly through it
 # (variants-model --at), the last $TEXT_DECODE (64) tokens of each decoded;
-# TASKS= SETTINGS= runs those alone. Each output starts with a `== what` line. On the GPU
-# the processes run 8 at a time (one leaves the GPU mostly idle); on the CPU
-# one at a time.
+# TASKS= SETTINGS= runs those alone. Each output starts with a `== what` line.
+# On the GPU the processes run 8 at a time (one leaves the GPU mostly idle); on
+# the CPU one at a time.
 set -u
 V=${VARIANTS_MODEL:-build/variants-model}
 E=${EVALCTL:-./evalctl}

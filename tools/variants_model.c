@@ -333,11 +333,12 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, cons
     }
     size_t len = 0;
     char *text = ev_read_file(text_path, &len);
-    size_t off = (size_t)(at * (double)len), take = (size_t)4 * S * 8; /* 8 bytes a token is plenty; sweep reads 3 S */
-    if (text && at >= 0 && at < 1 && len > off + take)
+    int in = at >= 0 && at < 1; /* also false for NaN */
+    size_t off = in ? (size_t)(at * (double)len) : 0, take = (size_t)4 * S * 8; /* 8 bytes a token; sweep reads 3 S */
+    if (text && in && len > off + take)
         CHECK(tok_encode(tok, text + off, take, 1, &ids, n) == 0, "encode %s", text_path);
     else
-        CHECK(0, "%s: too short for %d tokens from %.3f of the way in", text_path, S, at);
+        CHECK(0, "%s: no %d tokens from %.3f of the way in (--at takes 0 <= F < 1)", text_path, S, at);
     free(text);
     return ids;
 }
