@@ -87,6 +87,9 @@ typedef struct {
     int sink, window, block, gamma;
 } params;
 
+/* configs/quickstart.ini's settings: what check asserts, and --params' default */
+static const params quickstart = {16, 128, 256, 32};
+
 /* `name` with p; only: the one layer that runs it, every other staying dense
  * (-1: every layer runs it) */
 static attn_variant variant(const char *name, params p, int only, int n_layers) {
@@ -347,7 +350,7 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "", *bk = "cpu", *ruler = NULL, *text = TEXT_PATH;
     int S = 4096, Q = 64, rec = 0;
     double at = 1.0 / 3;
-    params pp = {16, 128, 256, 32}; /* premise's, by default configs/quickstart.ini's */
+    params pp = quickstart; /* premise's and decode's */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--backend") == 0) bk = argv[i + 1];
         else if (strcmp(argv[i], "--ruler") == 0) ruler = argv[i + 1];
@@ -381,8 +384,8 @@ int main(int argc, char **argv) {
     CHECK(be != NULL, "backend %s", bk);
     int L = m ? m->hp.n_layers : 0;
     if (be && strcmp(mode, "check") == 0) {
-        cosines(be, m, ids, S, (params){16, 128, 256, 32}, 1, 1); /* configs/quickstart.ini's settings */
-        decode(be, m, ids, S, 64, (params){16, 128, 256, 32}, 1);
+        cosines(be, m, ids, S, quickstart, 1, 1);
+        decode(be, m, ids, S, 64, quickstart, 1);
     } else if (be && strcmp(mode, "premise") == 0) {
         premise(be, m, ids, S, pp);
     } else if (be && strcmp(mode, "decode") == 0) {
