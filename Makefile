@@ -136,8 +136,8 @@ reproduce-tables: all
 	echo "reproduce-tables: $(RESULTS)/tables/ (index: $(RESULTS)/tables/tables.md)"
 
 # The variants on SmolLM2 (tools/variants_model.c): `check` runs in the suite
-# (tests/test_variants_model.sh); `claims`, `sweep`, `premise` and `decode` (through
-# tools/decode_sweep.sh) print the README's figures.
+# (tests/test_variants_model.sh); `claims`, `sweep`, `premise`, `decode` (through
+# tools/decode_sweep.sh), `offsets` and `layers` print the README's figures.
 variants-model: $(BUILD)/variants-model
 $(BUILD)/variants-model: tools/variants_model.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) -Itests $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)

@@ -6,7 +6,7 @@
  * perplexity results): a sparse prefill shifts attention outputs away from the
  * dense ones, and the Delta correction moves them back and lowers perplexity.
  * (The third, retrieval after a sparse prefill, is `evalctl run` on RULER.)
- * Measured five ways:
+ * Measured seven ways:
  *
  *   check   the attention operator: every layer but the last runs dense, so
  *           the last layer's sparse, +delta and dense attention see the same
@@ -31,6 +31,16 @@
  *           so this mode is not in the suite.
  *   sweep   both cosines and perplexity over a grid of sink/window/gamma,
  *           printed, nothing asserted.
+ *   offsets where in a group the Delta rows lose perplexity: every token's NLL
+ *           under dense, streaming, +delta and +recompute (every layer, each
+ *           window of --len tokens prefilled as `evalctl ppl` does), averaged
+ *           by the predicting row's offset i - a from its group's anchor a, over
+ *           the rows streaming changes and Delta corrects, [sink + window, P).
+ *           Printed, nothing asserted.
+ *   layers  the same tokens' mean NLL with streaming, +delta and +recompute in
+ *           one layer alone, every other layer dense, for each layer in turn:
+ *           whether Delta lowers perplexity where its error cannot compound.
+ *           Printed, nothing asserted.
  *   premise the assumption Delta rests on, layer by layer: that the
  *           correction dense - sparse of a row changes slowly over the next
  *           gamma rows. Each layer in turn runs sparse with every other layer
@@ -46,10 +56,12 @@
  *           both ways (the +delta composed here from dense and sparse outputs
  *           is what the attention module computes).
  *
- * usage: variants-model check|claims|sweep|premise|decode [--ruler FILE.jsonl [--record K] | --text FILE]
- *                       [--len S] [--backend cpu|cuda]
- *                       [--params SINK,WINDOW,BLOCK,GAMMA]   (premise, decode; default 16,128,256,32)
+ * usage: variants-model check|claims|sweep|premise|decode|offsets|layers
+ *                       [--ruler FILE.jsonl [--record K] | --text FILE] [--len S] [--backend cpu|cuda]
+ *                       [--params SINK,WINDOW,BLOCK,GAMMA]   (premise, decode, offsets, layers; default
+ *                                                            16,128,256,32)
  *                       [--decode Q]                         (decode; default 64)
+ *                       [--windows W]                        (offsets, layers: W windows of S tokens; default 4)
  *                       [--at F]                             (--text; default 0.333)
  * --ruler takes record K's input (a chat-templated haystack prompt; default 0);
  * --text the fraction F of the way into FILE (default data/texts/kjv.txt), so a
@@ -294,6 +306,13 @@ static void decode(backend *be, const model *m, const int32_t *ids, int S, int Q
     for (int k = 0; k < nv; k++) free(out[k]);
 }
 
+/* backend_score of one window of S tokens, checked: 1 when it scored */
+static int score_window(backend *be, const attn_variant *v, const int32_t *ids, int S, double *sum, double *each) {
+    int s = backend_score(be, v, ids, S, sum, each);
+    CHECK(s == S - 1, "%s: score a window of %d tokens", attn_variant_name(v), S);
+    return s == S - 1;
+}
+
 /* mean NLL of the first `windows` windows of ctx tokens; strict: assert the order */
 static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p, int n_layers, int strict) {
     static const char *const names[] = {"dense", "streaming", "streaming+delta"};
@@ -304,9 +323,7 @@ static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p,
         long n = 0;
         for (int w = 0; w < windows; w++) {
             double part = 0;
-            int s = backend_score(be, &v, ids + (size_t)w * ctx, ctx, &part, NULL);
-            CHECK(s == ctx - 1, "%s: score window %d", names[k], w);
-            sum += part, n += s;
+            if (score_window(be, &v, ids + (size_t)w * ctx, ctx, &part, NULL)) sum += part, n += ctx - 1;
         }
         nll[k] = sum / (double)n;
     }
@@ -319,9 +336,113 @@ static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p,
     }
 }
 
+/* Every token's NLL under dense, streaming, +delta and +recompute over
+ * `windows` windows of S tokens, averaged by the offset of the row that
+ * predicts it from its group's anchor (see the header's `offsets`). Offsets
+ * are bucketed by powers of two: 0, 1, 2-3, 4-7, ... */
+static void offsets(backend *be, const int32_t *ids, int S, int windows, params p, int n_layers) {
+    static const char *const names[] = {"dense", "streaming", "streaming+delta", "streaming+recompute"};
+    enum { NV = sizeof names / sizeof *names, NB = 32 };
+    attn_variant fix = variant("streaming+delta", p, -1, n_layers);
+    int r0 = p.sink + p.window, r1 = (int)attn_fix_start(&fix, S), nb = 1;
+    while (p.gamma > 1 << (nb - 1)) nb++; /* bucket b >= 1 holds offsets [2^(b-1), 2^b) */
+    double sum[NV][NB] = {{0}}, rest[NV][2] = {{0}};
+    long cnt[NB] = {0}, rest_n[2] = {0};
+    double *each = xmalloc(sizeof *each * (size_t)(S - 1));
+    for (int k = 0; k < NV; k++) {
+        attn_variant v = variant(names[k], p, -1, n_layers);
+        for (int w = 0; w < windows; w++) {
+            double part = 0;
+            int ok = score_window(be, &v, ids + (size_t)w * S, S, &part, each);
+            for (int r = 0; ok && r < S - 1; r++) { /* row r predicts token r + 1 */
+                if (r < r0 || r >= r1) {
+                    rest[k][r >= r1] += each[r];
+                    rest_n[r >= r1] += k == 0;
+                    continue;
+                }
+                int off = r % p.gamma, b = 0;
+                while (off >= 1 << b) b++;
+                sum[k][b] += each[r];
+                cnt[b] += k == 0;
+            }
+        }
+    }
+    printf("offsets S=%d windows=%d sink=%d window=%d gamma=%d: mean NLL of the tokens predicted by rows [%d, %d), "
+           "by the row's offset from its anchor: offsets, tokens, dense, streaming, +delta, +recompute, +delta - "
+           "streaming\n", S, windows, p.sink, p.window, p.gamma, r0, r1);
+    double all[NV] = {0};
+    long all_n = 0;
+    for (int b = 0; b < nb; b++) {
+        if (!cnt[b]) continue;
+        int lo = b ? 1 << (b - 1) : 0, hi = b ? (1 << b) - 1 : 0;
+        printf(lo == hi ? "%5d      " : "%5d-%-5d", lo, hi < p.gamma - 1 ? hi : p.gamma - 1);
+        printf(" %7ld", cnt[b]);
+        for (int k = 0; k < NV; k++) printf(" %.4f", sum[k][b] / cnt[b]), all[k] += sum[k][b];
+        printf(" %+.4f\n", (sum[2][b] - sum[1][b]) / cnt[b]);
+        all_n += cnt[b];
+    }
+    static const char *const where[] = {"rows before sink + window", "rows >= P (dense)"};
+    for (int j = 0; j < 2; j++) {
+        if (!rest_n[j]) continue;
+        printf("%s: %ld tokens:", where[j], rest_n[j]);
+        for (int k = 0; k < NV; k++) printf(" %.4f", rest[k][j] / rest_n[j]);
+        printf("\n");
+    }
+    if (all_n) {
+        printf("all offsets: %ld tokens:", all_n);
+        for (int k = 0; k < NV; k++) printf(" %.4f", all[k] / all_n);
+        printf("\n");
+    }
+    free(each);
+}
+
+/* mean NLL of the tokens predicted by rows [r0, r1) of `windows` windows of S
+ * tokens under v */
+static double rows_nll(backend *be, const attn_variant *v, const int32_t *ids, int S, int windows, int r0, int r1,
+                       double *each) {
+    double sum = 0;
+    long n = 0;
+    for (int w = 0; w < windows; w++) {
+        double part = 0;
+        if (score_window(be, v, ids + (size_t)w * S, S, &part, each))
+            for (int r = r0; r < r1; r++) sum += each[r], n++;
+    }
+    return n ? sum / (double)n : 0;
+}
+
+/* Each layer alone under streaming, +delta and +recompute (see the header's
+ * `layers`), over the rows [sink + window, P) that offsets averages. */
+static void layers(backend *be, const int32_t *ids, int S, int windows, params p, int n_layers) {
+    static const char *const names[] = {"streaming", "streaming+delta", "streaming+recompute"};
+    attn_variant fix = variant("streaming+delta", p, -1, n_layers), dv = variant("dense", p, -1, n_layers);
+    int r0 = p.sink + p.window, r1 = (int)attn_fix_start(&fix, S), lower = 0;
+    double *each = xmalloc(sizeof *each * (size_t)(S - 1));
+    double dense = rows_nll(be, &dv, ids, S, windows, r0, r1, each), all[3];
+    for (int k = 0; k < 3; k++) {
+        attn_variant v = variant(names[k], p, -1, n_layers);
+        all[k] = rows_nll(be, &v, ids, S, windows, r0, r1, each);
+    }
+    printf("layers S=%d windows=%d sink=%d window=%d gamma=%d: mean NLL of the tokens predicted by rows [%d, %d); "
+           "dense %.4f; every layer: streaming %.4f, +delta %.4f, +recompute %.4f; one layer alone (the others "
+           "dense): layer, streaming, +delta, +recompute, +delta - streaming\n", S, windows, p.sink, p.window,
+           p.gamma, r0, r1, dense, all[0], all[1], all[2]);
+    for (int l = 0; l < n_layers; l++) {
+        double nll[3];
+        for (int k = 0; k < 3; k++) {
+            attn_variant v = variant(names[k], p, l, n_layers);
+            nll[k] = rows_nll(be, &v, ids, S, windows, r0, r1, each);
+        }
+        lower += nll[1] < nll[0];
+        printf("%2d %.4f %.4f %.4f %+.4f\n", l, nll[0], nll[1], nll[2], nll[1] - nll[0]);
+        fflush(stdout);
+    }
+    printf("+delta below streaming with one layer alone in %d of %d layers\n", lower, n_layers);
+    free(each);
+}
+
 /* The prompt's ids: RULER record rec's input, or text from the fraction at in. */
 static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, const char *text_path, double at, int S,
-                         size_t *n) {
+                         size_t need, size_t *n) {
     int32_t *ids = NULL;
     *n = 0;
     if (ruler) {
@@ -337,7 +458,7 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, cons
     size_t len = 0;
     char *text = ev_read_file(text_path, &len);
     int in = at >= 0 && at < 1; /* also false for NaN */
-    size_t off = in ? (size_t)(at * (double)len) : 0, take = (size_t)4 * S * 8; /* 8 bytes a token; sweep reads 3 S */
+    size_t off = in ? (size_t)(at * (double)len) : 0, take = need * 8; /* 8 bytes a token */
     if (text && in && len > off + take)
         CHECK(tok_encode(tok, text + off, take, 1, &ids, n) == 0, "encode %s", text_path);
     else
@@ -348,9 +469,9 @@ static int32_t *load_ids(tok_tokenizer *tok, const char *ruler, size_t rec, cons
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "", *bk = "cpu", *ruler = NULL, *text = TEXT_PATH;
-    int S = 4096, Q = 64, rec = 0;
+    int S = 4096, Q = 64, rec = 0, windows = 4;
     double at = 1.0 / 3;
-    params pp = quickstart; /* premise's and decode's */
+    params pp = quickstart; /* premise's, decode's, offsets' and layers' */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--backend") == 0) bk = argv[i + 1];
         else if (strcmp(argv[i], "--ruler") == 0) ruler = argv[i + 1];
@@ -358,16 +479,18 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--len") == 0) S = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--decode") == 0) Q = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--at") == 0) at = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--windows") == 0) windows = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--record") == 0 && (rec = atoi(argv[i + 1])) >= 0) continue;
         else if (strcmp(argv[i], "--params") == 0 &&
                  sscanf(argv[i + 1], "%d,%d,%d,%d", &pp.sink, &pp.window, &pp.block, &pp.gamma) == 4) continue;
         else mode = "";
     }
     if (strcmp(mode, "check") && strcmp(mode, "claims") && strcmp(mode, "sweep") && strcmp(mode, "premise") &&
-        strcmp(mode, "decode")) {
-        fprintf(stderr, "usage: variants-model check|claims|sweep|premise|decode [--ruler FILE.jsonl | --text FILE] "
-                        "[--record K] [--at F] [--len S] [--backend cpu|cuda]\n"
-                        "       [--params SINK,WINDOW,BLOCK,GAMMA (premise, decode)] [--decode Q (decode)]\n");
+        strcmp(mode, "decode") && strcmp(mode, "offsets") && strcmp(mode, "layers")) {
+        fprintf(stderr, "usage: variants-model check|claims|sweep|premise|decode|offsets|layers [--ruler FILE.jsonl "
+                        "| --text FILE] [--record K] [--at F] [--len S] [--backend cpu|cuda]\n"
+                        "       [--params SINK,WINDOW,BLOCK,GAMMA (premise, decode, offsets, layers)] "
+                        "[--decode Q (decode)] [--windows W (offsets, layers)]\n");
         return 2;
     }
     if (!ev_is_file(MODEL_PATH) || (!ruler && !ev_is_file(text))) {
@@ -377,7 +500,8 @@ int main(int argc, char **argv) {
     model *m = model_open(MODEL_PATH);
     tok_tokenizer *tok = m ? tok_open_model(m) : NULL;
     size_t n = 0;
-    int32_t *ids = tok ? load_ids(tok, ruler, (size_t)rec, text, at, S, &n) : NULL;
+    size_t need = (size_t)(windows > 3 && windows < 4096 ? windows + 1 : 4) * (size_t)S; /* sweep reads 3 S */
+    int32_t *ids = tok ? load_ids(tok, ruler, (size_t)rec, text, at, S, need, &n) : NULL;
     if (ruler && n > 0 && n < (size_t)S) S = (int)n; /* the haystack prompt is the length */
     CHECK(ids && n >= (size_t)S && S > 512, "a prompt of %d tokens (have %zu)", S, n);
     backend *be = ids && n >= (size_t)S ? backend_new(m, bk, S, 0, 0) : NULL;
@@ -391,6 +515,11 @@ int main(int argc, char **argv) {
     } else if (be && strcmp(mode, "decode") == 0) {
         CHECK(Q >= 2 && Q < S, "--decode %d: between 2 and the prompt's %d tokens", Q, S);
         if (Q >= 2 && Q < S) decode(be, m, ids, S, Q, pp, 0);
+    } else if (be && (strcmp(mode, "offsets") == 0 || strcmp(mode, "layers") == 0)) {
+        int have = (int)(n / (size_t)S);
+        CHECK(windows >= 1 && have >= 1, "--windows %d: at least 1 (the text has %d)", windows, have);
+        if (windows >= 1 && have >= 1)
+            (mode[0] == 'o' ? offsets : layers)(be, ids, S, windows < have ? windows : have, pp, L);
     } else if (be && strcmp(mode, "claims") == 0) {
         cosines(be, m, ids, S, (params){64, 1024, 1024, 64}, 0, 1);
         ppl(be, ids, 2048, 2, (params){16, 256, 512, 64}, L, 1);
