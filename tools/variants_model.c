@@ -313,20 +313,29 @@ static int score_window(backend *be, const attn_variant *v, const int32_t *ids, 
     return s == S - 1;
 }
 
+/* mean NLL of the tokens predicted by rows [r0, r1) of `windows` windows of S
+ * tokens under v */
+static double rows_nll(backend *be, const attn_variant *v, const int32_t *ids, int S, int windows, int r0, int r1,
+                       double *each) {
+    double sum = 0;
+    long n = 0;
+    for (int w = 0; w < windows; w++) {
+        double part = 0;
+        if (score_window(be, v, ids + (size_t)w * S, S, &part, each))
+            for (int r = r0; r < r1; r++) sum += each[r], n++;
+    }
+    return n ? sum / (double)n : 0;
+}
+
 /* mean NLL of the first `windows` windows of ctx tokens; strict: assert the order */
 static void ppl(backend *be, const int32_t *ids, int ctx, int windows, params p, int n_layers, int strict) {
     static const char *const names[] = {"dense", "streaming", "streaming+delta"};
-    double nll[3];
+    double nll[3], *each = xmalloc(sizeof *each * (size_t)(ctx - 1));
     for (int k = 0; k < 3; k++) {
         attn_variant v = variant(names[k], p, -1, n_layers);
-        double sum = 0;
-        long n = 0;
-        for (int w = 0; w < windows; w++) {
-            double part = 0;
-            if (score_window(be, &v, ids + (size_t)w * ctx, ctx, &part, NULL)) sum += part, n += ctx - 1;
-        }
-        nll[k] = sum / (double)n;
+        nll[k] = rows_nll(be, &v, ids, ctx, windows, 0, ctx - 1, each);
     }
+    free(each);
     printf("ppl ctx=%d windows=%d sink=%d window=%d gamma=%d: dense %.4f, streaming %.4f, streaming+delta %.4f "
            "(perplexity %.3f %.3f %.3f)\n", ctx, windows, p.sink, p.window, p.gamma, nll[0], nll[1], nll[2],
            exp(nll[0]), exp(nll[1]), exp(nll[2]));
@@ -344,8 +353,7 @@ static void offsets(backend *be, const int32_t *ids, int S, int windows, params 
     static const char *const names[] = {"dense", "streaming", "streaming+delta", "streaming+recompute"};
     enum { NV = sizeof names / sizeof *names, NB = 32 };
     attn_variant fix = variant("streaming+delta", p, -1, n_layers);
-    int r0 = p.sink + p.window, r1 = (int)attn_fix_start(&fix, S), nb = 1;
-    while (p.gamma > 1 << (nb - 1)) nb++; /* bucket b >= 1 holds offsets [2^(b-1), 2^b) */
+    int r0 = p.sink + p.window, r1 = (int)attn_fix_start(&fix, S);
     double sum[NV][NB] = {{0}}, rest[NV][2] = {{0}};
     long cnt[NB] = {0}, rest_n[2] = {0};
     double *each = xmalloc(sizeof *each * (size_t)(S - 1));
@@ -360,7 +368,7 @@ static void offsets(backend *be, const int32_t *ids, int S, int windows, params 
                     rest_n[r >= r1] += k == 0;
                     continue;
                 }
-                int off = r % p.gamma, b = 0;
+                int off = r % p.gamma, b = 0; /* bucket b >= 1 holds offsets [2^(b-1), 2^b) */
                 while (off >= 1 << b) b++;
                 sum[k][b] += each[r];
                 cnt[b] += k == 0;
@@ -372,7 +380,7 @@ static void offsets(backend *be, const int32_t *ids, int S, int windows, params 
            "streaming\n", S, windows, p.sink, p.window, p.gamma, r0, r1);
     double all[NV] = {0};
     long all_n = 0;
-    for (int b = 0; b < nb; b++) {
+    for (int b = 0; b < NB; b++) {
         if (!cnt[b]) continue;
         int lo = b ? 1 << (b - 1) : 0, hi = b ? (1 << b) - 1 : 0;
         printf(lo == hi ? "%5d      " : "%5d-%-5d", lo, hi < p.gamma - 1 ? hi : p.gamma - 1);
@@ -394,20 +402,6 @@ static void offsets(backend *be, const int32_t *ids, int S, int windows, params 
         printf("\n");
     }
     free(each);
-}
-
-/* mean NLL of the tokens predicted by rows [r0, r1) of `windows` windows of S
- * tokens under v */
-static double rows_nll(backend *be, const attn_variant *v, const int32_t *ids, int S, int windows, int r0, int r1,
-                       double *each) {
-    double sum = 0;
-    long n = 0;
-    for (int w = 0; w < windows; w++) {
-        double part = 0;
-        if (score_window(be, v, ids + (size_t)w * S, S, &part, each))
-            for (int r = r0; r < r1; r++) sum += each[r], n++;
-    }
-    return n ? sum / (double)n : 0;
 }
 
 /* Each layer alone under streaming, +delta and +recompute (see the header's
@@ -492,6 +486,11 @@ int main(int argc, char **argv) {
                         "       [--params SINK,WINDOW,BLOCK,GAMMA (premise, decode, offsets, layers)] "
                         "[--decode Q (decode)] [--windows W (offsets, layers)]\n");
         return 2;
+    }
+    attn_variant pv = variant("block+delta", pp, -1, 0); /* --params before anything divides by them */
+    if (attn_variant_check(&pv) != 0) {
+        CHECK(0, "--params %d,%d,%d,%d", pp.sink, pp.window, pp.block, pp.gamma);
+        return test_done("variants_model");
     }
     if (!ev_is_file(MODEL_PATH) || (!ruler && !ev_is_file(text))) {
         CHECK(0, "%s and %s are needed (make model data)", MODEL_PATH, ruler ? ruler : text);
