@@ -31,6 +31,7 @@ Measures
 Usage (needs torch, transformers, gguf):
   python3 tools/check_delta_torch.py haystack [--S 4096] [--sink 64 --window 256 --block 512 --gamma 64]
   python3 tools/check_delta_torch.py ppl [--bytes 60000 --ctx 2048 --sink 16 --window 256 --windows 1]
+                                         [--block 512 --tail 128 --variants dense,block,block+delta]
   python3 tools/check_delta_torch.py longppl [--bytes .. --ctx .. --windows .. --trunc 512 --slide 128]
 """
 import argparse
@@ -181,7 +182,7 @@ def cmd_haystack(a, tok, model):
     print("S=%d first ids %s (bos %s)" % (S, ids[:4], tok.bos_token_id))
     for k in ("sink", "window", "block", "gamma"):
         STATE[k] = getattr(a, k)
-    STATE["tail"] = 128
+    STATE["tail"] = a.tail
     L = model.config.num_hidden_layers
     cut = S % a.gamma + max(128, a.gamma)
     STATE["rows"] = {"streaming": (a.sink + a.window, S - cut), "block": (a.block, S - cut)}
@@ -191,7 +192,7 @@ def cmd_haystack(a, tok, model):
     _, dense = run(model, ids, "dense", L - 1)
     STATE["per_layer"] = None
     print("dense forward %.1fs" % (time.time() - t))
-    print("params sink=%d window=%d block=%d tail=128 gamma=%d cut=%d" % (a.sink, a.window, a.block, a.gamma, cut))
+    print("params sink=%d window=%d block=%d tail=%d gamma=%d cut=%d" % (a.sink, a.window, a.block, a.tail, a.gamma, cut))
     print("(1) last layer (%d) attention output, variant in every layer, mean cos to dense:" % (L - 1))
     for base in a.bases.split(","):
         r0, r1 = STATE["rows"][base]
@@ -219,7 +220,7 @@ def cmd_ppl(a, tok, model):
     wins = [ids[i:i + a.ctx] for i in range(0, len(ids), a.ctx)]
     wins = [w for w in wins if len(w) >= 2][:a.windows]
     print("tokens %d, windows used %d (ctx %d), first ids %s" % (len(ids), len(wins), a.ctx, ids[:4]))
-    STATE.update(sink=a.sink, window=a.window, gamma=a.gamma)
+    STATE.update(sink=a.sink, window=a.window, gamma=a.gamma, block=a.block, tail=a.tail)
     for name in a.variants.split(","):
         tot, n = 0.0, 0
         for w in wins:
@@ -260,7 +261,7 @@ def cmd_longppl(a, tok, model):
     wins = [w for w in wins if len(w) >= 2][:a.windows]
     slide = a.slide or max(1, a.trunc // 4)
     print("tokens %d, windows used %d (ctx %d), trunc %d, slide %d" % (len(ids), len(wins), a.ctx, a.trunc, slide))
-    STATE.update(sink=a.sink, window=a.window, block=a.block, gamma=a.gamma, tail=128)
+    STATE.update(sink=a.sink, window=a.window, block=a.block, gamma=a.gamma, tail=a.tail)
     keys = []
     for k, w in enumerate(wins):
         kk, _ = key_tokens(model, w, a.trunc, slide)
@@ -285,6 +286,7 @@ def main():
     ap.add_argument("--sink", type=int, default=None)
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--block", type=int, default=512)
+    ap.add_argument("--tail", type=int, default=128)
     ap.add_argument("--gamma", type=int, default=64)
     ap.add_argument("--bases", default="streaming,block")
     ap.add_argument("--no-per-layer", dest="per_layer", action="store_false")
