@@ -108,7 +108,9 @@ def variant_out(kind, fix, q, k, v, scale, p):
     g = p["gamma"]
     cut = S % g + max(128, g)
     P = S - cut
-    assert P > 0 and P % g == 0, (S, g, P)
+    if P <= 0:   # a prompt no longer than cut is dense throughout
+        return attend(q, k, v, sparse_mask("dense", S, p), scale)
+    assert P % g == 0, (S, g, P)
     anchors = torch.arange(0, P, g)
     rows = torch.cat((anchors, torch.arange(P, S)))
     full = sparse_mask("dense", S, p)
@@ -180,9 +182,6 @@ def cmd_haystack(a, tok, model):
     S = a.S
     ids = haystack_ids(tok, S)
     print("S=%d first ids %s (bos %s)" % (S, ids[:4], tok.bos_token_id))
-    for k in ("sink", "window", "block", "gamma"):
-        STATE[k] = getattr(a, k)
-    STATE["tail"] = a.tail
     L = model.config.num_hidden_layers
     cut = S % a.gamma + max(128, a.gamma)
     STATE["rows"] = {"streaming": (a.sink + a.window, S - cut), "block": (a.block, S - cut)}
@@ -220,7 +219,6 @@ def cmd_ppl(a, tok, model):
     wins = [ids[i:i + a.ctx] for i in range(0, len(ids), a.ctx)]
     wins = [w for w in wins if len(w) >= 2][:a.windows]
     print("tokens %d, windows used %d (ctx %d), first ids %s" % (len(ids), len(wins), a.ctx, ids[:4]))
-    STATE.update(sink=a.sink, window=a.window, gamma=a.gamma, block=a.block, tail=a.tail)
     for name in a.variants.split(","):
         tot, n = 0.0, 0
         for w in wins:
@@ -261,7 +259,6 @@ def cmd_longppl(a, tok, model):
     wins = [w for w in wins if len(w) >= 2][:a.windows]
     slide = a.slide or max(1, a.trunc // 4)
     print("tokens %d, windows used %d (ctx %d), trunc %d, slide %d" % (len(ids), len(wins), a.ctx, a.trunc, slide))
-    STATE.update(sink=a.sink, window=a.window, block=a.block, gamma=a.gamma, tail=a.tail)
     keys = []
     for k, w in enumerate(wins):
         kk, _ = key_tokens(model, w, a.trunc, slide)
@@ -301,6 +298,8 @@ def main():
     if a.sink is None:
         a.sink = 64 if a.cmd == "haystack" else 16
     torch.set_num_threads(a.threads)
+    for k in ("sink", "window", "block", "tail", "gamma"):   # the variant's parameters, for every mode
+        STATE[k] = getattr(a, k)
     tok, model = load()
     {"haystack": cmd_haystack, "ppl": cmd_ppl, "longppl": cmd_longppl}[a.cmd](a, tok, model)
 
